@@ -1,0 +1,29 @@
+# Set-up and checks. `make demo` and `make test` work on a fresh machine: they create
+# the virtual environments they need.
+PYTHON ?= python3.11
+VENV := .venv
+EDGE_VENV := .venv-edge
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: demo test test-main test-edge clean
+
+# Main environment: TensorFlow for training and conversion, ai-edge-litert, tests.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,demo,test]"
+	touch $@
+
+# Edge environment, our stand-in for a device: tflite-runtime 2.14, NumPy < 2, no TensorFlow.
+$(EDGE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite-runtime,test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/python -m converters.demo --out_dir demo_out
+
+test: $(VENV)/.installed $(EDGE_VENV)/.installed
+	TFLSTM_EDGE_PYTHON=$(abspath $(EDGE_VENV))/bin/python $(VENV)/bin/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(EDGE_VENV) build demo_out .pytest_cache

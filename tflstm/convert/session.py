@@ -1,0 +1,144 @@
+"""`from_session`: TensorFlow graph with tflstm layers -> fused-LSTM `.tflite` bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from tflstm import __version__, flatbuf
+from tflstm.convert import checks, quantize as quantize_lib, streaming as rewrite
+from tflstm.convert.errors import ConversionError
+from tflstm.convert.quantize import RepresentativeDataset
+from tflstm.format import (
+    METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, ModelMetadata, state_name,
+)
+from tflstm.train.rnn import loop_records
+
+
+def _signature_name(tensor: tf.Tensor) -> str:
+    name = tensor.name
+    return name[:-2] if name.endswith(":0") else name.replace(":", "_")
+
+
+def from_session(
+    sess: tf.compat.v1.Session,
+    input_tensors: Sequence[tf.Tensor],
+    output_tensors: Sequence[tf.Tensor],
+    *,
+    quantize: str = "float32",
+    representative_dataset: RepresentativeDataset | None = None,
+    int8_io: bool = False,
+    streaming: bool = False,
+) -> bytes:
+    """Converts a graph built with `tflstm.dynamic_rnn` into a fused-LSTM `.tflite`.
+
+    Every LSTM layer becomes one `UNIDIRECTIONAL_SEQUENCE_LSTM` op; the result is
+    checked and ConversionError is raised otherwise. The model carries tflstm
+    metadata (`tflstm.format.ModelMetadata`) and a signature: `sequence`, or
+    `step` for streaming models.
+
+    Args:
+        sess: a session holding the graph and its trained variables.
+        input_tensors: the feature placeholder(s), time-major [time, batch, depth]
+            with static shapes.
+        output_tensors: tensors to output. They may include tensors of
+            `dynamic_rnn`'s final state: the model then outputs the fused ops'
+            state tensors, which hold the final state after an invoke.
+        quantize: "float32", "float16", "dynamic" or "int8". Default: "float32".
+        representative_dataset: required for "int8": a callable returning an
+            iterable of input lists (feed the steps of sequences in order for a
+            step model). Default: None.
+        int8_io: "int8" only: int8 inputs and outputs. Default: False (float32).
+        streaming: the graph was built with one time step; expose every layer's
+            h and c state as extra inputs and outputs named `<layer>/h`,
+            `<layer>/c` and add the `step` signature. Default: False.
+
+    Returns:
+        The `.tflite` flatbuffer.
+
+    Raises:
+        ValueError: on bad arguments.
+        ConversionError: when the converted model is not what was asked for.
+    """
+    graph = sess.graph
+    loops = loop_records(graph)
+    if not loops:
+        raise ValueError(
+            "The session's graph has no tflstm.dynamic_rnn: build the LSTM layers with "
+            "tflstm.TFLiteLSTMCell inside tflstm.dynamic_rnn."
+        )
+    cells = [cell for loop in loops for cell in loop.cells]
+    final_states = {
+        layer_state[k].name: state_name(cell.name, kind)
+        for loop in loops
+        for cell, layer_state in zip(loop.cells, loop.final_state)
+        for k, kind in ((1, "h"), (0, "c"))
+    }
+    inputs, outputs = list(input_tensors), list(output_tensors)
+    if not inputs or not outputs:
+        raise ValueError(
+            f"Give at least one input and one output tensor, got {len(inputs)} input(s) and "
+            f"{len(outputs)} output(s)."
+        )
+    if streaming and any(t.shape[0] != 1 for t in inputs):
+        raise ValueError(
+            "A streaming model takes one time step per invoke: build the graph with inputs of "
+            f"shape [1, batch, depth], got {[t.shape.as_list() for t in inputs]}."
+        )
+    graph_outputs = [t for t in outputs if t.name not in final_states]
+    # Converting only state outputs would prune the loop: keep its output meanwhile.
+    carriers = [] if graph_outputs else [loops[-1].outputs]
+
+    converter = tf.compat.v1.lite.TFLiteConverter.from_session(
+        sess, inputs, graph_outputs + carriers
+    )
+    quantize_lib.configure(converter, quantize, representative_dataset, int8_io)
+    model = flatbuf.read_model(converter.convert())
+
+    subgraph = model.subgraphs[0]
+    fused = checks.fused_lstm_ops(model, expected=len(cells))
+    states = rewrite.configure_layers(model, fused, cells)
+    state_index = {spec.name: spec.tensor_index for spec in states}
+    converted_outputs = iter(subgraph.outputs)
+    output_pairs = [
+        (final_states[t.name], state_index[final_states[t.name]])
+        if t.name in final_states
+        else (_signature_name(t), int(next(converted_outputs)))
+        for t in outputs
+    ]
+    input_pairs = [(_signature_name(t), int(i)) for t, i in zip(inputs, subgraph.inputs, strict=True)]
+    subgraph.outputs = [index for _, index in output_pairs]
+    for tensor, (_, index) in zip(outputs, output_pairs):
+        rewrite.set_static_shape(model, index, tensor.shape)
+    if streaming:
+        state_pairs = [(spec.name, spec.tensor_index) for spec in states]
+        subgraph.inputs = [*subgraph.inputs, *(index for _, index in state_pairs)]
+        subgraph.outputs = [*subgraph.outputs, *(index for _, index in state_pairs)]
+        rewrite.add_signature(model, STEP_SIGNATURE, input_pairs + state_pairs, output_pairs + state_pairs)
+    else:
+        rewrite.add_signature(model, SEQUENCE_SIGNATURE, input_pairs, output_pairs)
+
+    input_shape = inputs[0].shape.as_list()
+    metadata = ModelMetadata(
+        kind="step" if streaming else "sequence",
+        quantization=quantize,
+        inputs=tuple(rewrite.tensor_spec(model, i, n) for n, i in input_pairs),
+        outputs=tuple(rewrite.tensor_spec(model, i, n) for n, i in output_pairs),
+        states=tuple(states),
+        fingerprint=flatbuf.weights_fingerprint(model),
+        time_steps=int(input_shape[0]),
+        batch_size=int(input_shape[1]),
+        converter={"tflstm": __version__, "tensorflow": tf.__version__},
+    )
+    flatbuf.set_metadata(model, METADATA_NAME, metadata.to_json().encode())
+    checks.check_op_versions(model)
+    return flatbuf.write_model(model)
+
+
+def read_metadata(model: bytes) -> ModelMetadata:
+    """The tflstm metadata embedded in `.tflite` bytes."""
+    data = flatbuf.get_metadata(flatbuf.read_model(model), METADATA_NAME)
+    if data is None:
+        raise ConversionError("The model has no tflstm metadata: it was not written by tflstm.")
+    return ModelMetadata.from_json(data)

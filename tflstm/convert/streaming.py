@@ -1,0 +1,103 @@
+"""Flatbuffer rewrites after conversion: layer options, state tensors, signatures.
+
+The TensorFlow converter legalizes every hinted layer into one fused op, but it
+drops the cell and projection clip values and leaves the state tensors unnamed.
+These functions put both right, expose the state as model inputs and outputs
+for step models, and add signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tflstm import flatbuf, fused_op
+from tflstm.convert.errors import ConversionError
+from tflstm.format import StateSpec, TensorSpec, state_name
+from tflstm.train.cell import TFLiteLSTMCell
+
+
+def tensor_spec(model: Any, index: int, name: str) -> TensorSpec:
+    """The `TensorSpec` of tensor `index` of subgraph 0, under signature name `name`."""
+    tensor = model.subgraphs[0].tensors[index]
+    quantization = flatbuf.tensor_quantization(tensor)
+    return TensorSpec(
+        name=name,
+        shape=tuple(int(d) for d in tensor.shape),
+        dtype=flatbuf.tensor_dtype(tensor),
+        scale=None if quantization is None else quantization[0],
+        zero_point=None if quantization is None else quantization[1],
+    )
+
+
+def set_static_shape(model: Any, index: int, shape: tf.TensorShape) -> None:
+    """Gives tensor `index` the static `shape` TensorFlow knows, if the converter left it unset."""
+    tensor = model.subgraphs[0].tensors[index]
+    if shape.is_fully_defined() and (tensor.shape is None or len(tensor.shape) == 0) and shape.rank:
+        tensor.shape = np.array(shape.as_list(), dtype=np.int32)
+        tensor.shapeSignature = None
+
+
+def configure_layers(
+    model: Any, ops: Sequence[Any], cells: Sequence[TFLiteLSTMCell]
+) -> list[StateSpec]:
+    """Matches fused ops to cells, sets their clips and names their state tensors.
+
+    Fused ops run in layer order (each layer feeds the next), so op k is cell k;
+    the weight shapes are checked to make sure.
+
+    Returns:
+        The state tensors, layer by layer, h before c.
+    """
+    tensors = model.subgraphs[0].tensors
+    states = []
+    for op, cell in zip(ops, cells, strict=True):
+        weights = tensors[op.inputs[fused_op.INPUT_WEIGHTS["input"]]]
+        h = int(op.inputs[fused_op.OUTPUT_STATE])
+        c = int(op.inputs[fused_op.CELL_STATE])
+        units, out = int(weights.shape[0]), int(tensors[h].shape[-1])
+        if (units, out, int(tensors[c].shape[-1])) != (cell.num_units, cell.output_size, cell.num_units):
+            raise ConversionError(
+                f"Fused op for layer {cell.name!r} has {units} units and output size {out}; "
+                f"expected {cell.num_units} units and output size {cell.output_size}."
+            )
+        for index in (h, c):
+            if not tensors[index].isVariable:
+                raise ConversionError(
+                    f"State tensor {index} of layer {cell.name!r} is not a variable tensor."
+                )
+        options = op.builtinOptions
+        options.cellClip = float(cell.cell_clip or 0.0)
+        options.projClip = float(cell.proj_clip or 0.0)
+        for kind, index in (("h", h), ("c", c)):
+            name = state_name(cell.name, kind)
+            tensors[index].name = name
+            spec = tensor_spec(model, index, name)
+            states.append(StateSpec(**vars(spec), layer=cell.name, kind=kind, tensor_index=index))
+    return states
+
+
+def add_signature(
+    model: Any, key: str, inputs: Sequence[tuple[str, int]], outputs: Sequence[tuple[str, int]]
+) -> None:
+    """Adds a SignatureDef `key` of subgraph 0 over (name, tensor index) pairs."""
+    schema = flatbuf.schema()
+
+    def tensor_maps(pairs: Sequence[tuple[str, int]]) -> list[Any]:
+        maps = []
+        for name, index in pairs:
+            entry = schema.TensorMapT()
+            entry.name = name
+            entry.tensorIndex = index
+            maps.append(entry)
+        return maps
+
+    signature = schema.SignatureDefT()
+    signature.signatureKey = key
+    signature.subgraphIndex = 0
+    signature.inputs = tensor_maps(inputs)
+    signature.outputs = tensor_maps(outputs)
+    model.signatureDefs = [s for s in model.signatureDefs or [] if s.signatureKey != key] + [signature]
