@@ -122,15 +122,19 @@ def dynamic_rnn(
         steps_in = tf.TensorArray(tf.float32, size=time_steps).unstack(hinted)
         steps_out = tf.TensorArray(tf.float32, size=time_steps)
 
+        # The converter copies the loop body's nodes into the outer graph by name,
+        # so body names must not collide with outer ones: give them a reserved scope.
+        body_scope = tf.compat.v1.get_default_graph().unique_name("tflstm_loop_body") + "/"
+
         def body(t, steps_out, *flat_state):
-            x = steps_in.read(t)
-            new_state = []
-            for k, layer in enumerate(cells):
-                x, layer_state = layer.step(
-                    x, LSTMStateTuple(*flat_state[2 * k: 2 * k + 2]), layer_hints[k], layer_weights[k]
-                )
-                new_state.extend(layer_state)
-            return (t + 1, steps_out.write(t, x), *new_state)
+            with tf.name_scope(body_scope):
+                x = steps_in.read(t)
+                new_state = []
+                for k, layer in enumerate(cells):
+                    layer_state = LSTMStateTuple(*flat_state[2 * k : 2 * k + 2])
+                    x, layer_state = layer.step(x, layer_state, layer_hints[k], layer_weights[k])
+                    new_state.extend(layer_state)
+                return (t + 1, steps_out.write(t, x), *new_state)
 
         flat_initial = [tensor for layer_state in state for tensor in layer_state]
         result = tf.while_loop(

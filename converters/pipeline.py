@@ -1,0 +1,122 @@
+"""Checkpoint -> folder of verified `.tflite` files: the work behind the CLIs (file I/O here)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tflstm.convert.checkpoint import convert_checkpoint
+from tflstm.convert.verify import VariantReport, report
+from tflstm.runtime import read_metadata
+from tflstm.train import builder
+
+log = logging.getLogger("tflstm")
+
+FLOAT32_MAX_ERROR = 1e-5
+
+
+def model_file_name(kind: str, quantize: str, batch_size: int) -> str:
+    """`sequence_float32.tflite`, `step_int8.tflite`, `step_b64_dynamic.tflite`, ..."""
+    batch = "" if batch_size == 1 else f"_b{batch_size}"
+    return f"{kind}{batch}_{quantize}.tflite"
+
+
+def write_model(out_dir: Path, name: str, model: bytes) -> Path:
+    """Writes the model and its metadata sidecar (`.json`) next to it."""
+    path = out_dir / name
+    path.write_bytes(model)
+    path.with_suffix(".json").write_text(read_metadata(model).to_json() + "\n")
+    return path
+
+
+def convert_and_verify(
+    checkpoint_dir: Path,
+    out_dir: Path,
+    quantizations: Sequence[str],
+    x: np.ndarray,
+    labels: np.ndarray | None,
+    calibration: np.ndarray,
+    step_batch_sizes: Sequence[int] = (1,),
+    int8_io: bool = False,
+) -> list[VariantReport]:
+    """Writes the sequence model and step models per quantization, and checks each.
+
+    Args:
+        checkpoint_dir: a `builder.train` checkpoint directory.
+        out_dir: output folder (created).
+        quantizations: modes to write.
+        x: float32 [n, time_steps, depth] held-out sequences.
+        labels: int [n] classes for accuracy, or None.
+        calibration: float32 [n, time_steps, depth] sequences for int8.
+        step_batch_sizes: batch sizes of the step models. Default: (1,).
+        int8_io: int8 inputs and outputs for "int8" models.
+
+    Returns:
+        One report per file, also written to `out_dir/report.json`.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reference = builder.predict(checkpoint_dir, x)
+    reports = []
+    for quantize in quantizations:
+        variants = [("sequence", 1)] + [("step", b) for b in step_batch_sizes]
+        for kind, batch_size in variants:
+            name = model_file_name(kind, quantize, batch_size)
+            model = convert_checkpoint(
+                checkpoint_dir, quantize=quantize, streaming=kind == "step", batch_size=batch_size,
+                calibration=calibration if quantize == "int8" else None,
+                int8_io=int8_io and quantize == "int8",
+            )
+            write_model(out_dir, name, model)
+            result = report(name, model, x, reference, labels)
+            log.info(
+                "converted %-26s %8d bytes  max error %.2e%s", name, result.size_bytes,
+                result.max_abs_error,
+                "" if result.accuracy is None else f"  accuracy {result.accuracy:.4f}",
+            )
+            reports.append(result)
+    (out_dir / "report.json").write_text(json.dumps([r.__dict__ for r in reports], indent=2) + "\n")
+    return reports
+
+
+def table(reports: Sequence[VariantReport], reference_accuracy: float | None) -> str:
+    """A Markdown table of the reports."""
+    lines = [
+        "| variant | kind | quantization | file size (KiB) | accuracy | max abs error vs TF |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    if reference_accuracy is not None:
+        lines.append(f"| TensorFlow | sequence | float32 | - | {reference_accuracy:.4f} | 0 |")
+    for r in reports:
+        accuracy = "-" if r.accuracy is None else f"{r.accuracy:.4f}"
+        lines.append(
+            f"| {r.name} | {r.kind} | {r.quantization} | {r.size_bytes / 1024:.1f} | {accuracy} "
+            f"| {r.max_abs_error:.2e} |"
+        )
+    return "\n".join(lines)
+
+
+def float32_failures(reports: Sequence[VariantReport]) -> list[VariantReport]:
+    """float32 files whose error exceeds `FLOAT32_MAX_ERROR`."""
+    return [r for r in reports if r.quantization == "float32" and r.max_abs_error > FLOAT32_MAX_ERROR]
+
+
+def setup_logging() -> None:
+    """Progress lines on stdout; TensorFlow's C++ and Python logs down to errors."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    from absl import logging as absl_logging
+
+    tf.get_logger().setLevel("ERROR")
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False

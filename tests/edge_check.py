@@ -1,0 +1,53 @@
+"""Runs every tflstm model of a folder on tflite-runtime; meant for the edge venv.
+
+Usage: edge_check.py MODELS_DIR REFERENCE.npz
+Prints one JSON line: backend, whether TensorFlow got imported, and the max abs
+error of each model against the reference outputs (x [n, T, D], y [n, T, K]).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tflstm.runtime import StreamingModel, read_metadata
+from tflstm.runtime.backend import make_interpreter
+
+
+def main(models_dir: str, reference_path: str) -> None:
+    with np.load(reference_path) as npz:
+        x, y = npz["x"], npz["y"]
+    errors = {}
+    for path in sorted(Path(models_dir).glob("*.tflite")):
+        content = path.read_bytes()
+        meta = read_metadata(content)
+        if meta.kind == "step":
+            model = StreamingModel(content, backend="tflite_runtime")
+            got = []
+            for sequence in x:
+                model.reset()
+                got.append([model.step(row) for row in sequence])
+            got = np.asarray(got)
+        else:
+            interpreter, _ = make_interpreter(content, backend="tflite_runtime")
+            runner = interpreter.get_signature_runner("sequence")
+            got = []
+            for sequence in x:
+                interpreter.reset_all_variables()
+                result = runner(**{meta.inputs[0].name: sequence[:, None, :]})
+                got.append(result[meta.outputs[0].name][:, 0])
+            got = np.asarray(got)
+        errors[path.name] = float(np.abs(got - y).max())
+    print(json.dumps({
+        "backend": "tflite_runtime",
+        "tensorflow_imported": any(m == "tensorflow" or m.startswith("tensorflow.") for m in sys.modules),
+        "numpy": np.__version__,
+        "errors": errors,
+    }))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

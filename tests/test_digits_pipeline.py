@@ -1,0 +1,135 @@
+"""The digits task end to end: train, convert to every quantization, stream, compare.
+
+Also runs every model in the edge venv (tflite-runtime 2.14, NumPy < 2, no
+TensorFlow), in its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converters import pipeline
+from tflstm import flatbuf, fused_op
+from tflstm.convert.checkpoint import convert_checkpoint
+from tflstm.convert.verify import VariantReport
+from tflstm.format import QUANTIZATIONS
+from tflstm.train import builder, digits
+
+ROOT = Path(__file__).resolve().parent.parent
+TOLERANCE = {"float32": 1e-5, "float16": 5e-3, "dynamic": 0.1, "int8": 0.1}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("digits")
+    train, test = digits.load()
+    spec = builder.ModelSpec(
+        input_depth=8, layers=(builder.LayerSpec(128), builder.LayerSpec(64)),
+        head="classification", num_outputs=10, time_steps=8, dataset="digits",
+    )
+    checkpoint = builder.train(spec, train.x, train.y, out / "checkpoint", epochs=10, learning_rate=5e-3)
+    reports = pipeline.convert_and_verify(
+        checkpoint, out / "models", QUANTIZATIONS, test.x, test.y, train.x[:100]
+    )
+    reference = builder.predict(checkpoint, test.x)
+    return out, checkpoint, test, reference, {r.name: r for r in reports}
+
+
+def test_reference_model_learned_the_task(trained):
+    _, _, test, reference, _ = trained
+    assert np.mean(reference[:, -1].argmax(-1) == test.y) > 0.9
+
+
+@pytest.mark.parametrize("quantize", QUANTIZATIONS)
+@pytest.mark.parametrize("kind", ["sequence", "step"])
+def test_each_quantization_runs_close_to_tensorflow(trained, quantize, kind):
+    out, _, test, reference, reports = trained
+    report: VariantReport = reports[pipeline.model_file_name(kind, quantize, 1)]
+    assert report.max_abs_error <= TOLERANCE[quantize]
+    float_accuracy = reports[pipeline.model_file_name(kind, "float32", 1)].accuracy
+    assert abs(report.accuracy - float_accuracy) <= 0.02
+    model = flatbuf.read_model((out / "models" / report.name).read_bytes())
+    assert flatbuf.op_names(model).count(fused_op.OP_NAME) == 2
+
+
+@pytest.mark.parametrize("quantize", ["dynamic", "int8"])
+def test_integer_files_are_at_most_a_third_of_float32(trained, quantize):
+    out, *_ = trained
+    for kind in ("sequence", "step"):
+        size = (out / "models" / pipeline.model_file_name(kind, quantize, 1)).stat().st_size
+        float_size = (out / "models" / pipeline.model_file_name(kind, "float32", 1)).stat().st_size
+        assert size <= float_size / 3
+
+
+def test_int8_state_is_integer_and_quantized(trained):
+    out, *_ = trained
+    meta = json.loads((out / "models" / "step_int8.json").read_text())
+    kinds = {(s["kind"], s["dtype"]) for s in meta["states"]}
+    assert kinds == {("h", "int8"), ("c", "int16")}
+    assert all(s["scale"] > 0 for s in meta["states"])
+
+
+def test_batched_step_model_matches_tensorflow(trained):
+    _, checkpoint, test, reference, _ = trained
+    from tflstm.convert.verify import stream_step_model
+
+    model = convert_checkpoint(checkpoint, streaming=True, batch_size=16)
+    got = stream_step_model(model, test.x[:40])
+    np.testing.assert_allclose(got, reference[:40], atol=1e-5, rtol=0)
+
+
+def test_cli_writes_verified_files_and_checks_its_flags(trained, tmp_path):
+    _, checkpoint, *_ = trained
+    command = [
+        sys.executable, "-m", "converters.tflstm_convert", f"--checkpoint_dir={checkpoint}",
+        f"--out_dir={tmp_path}", "--quantize=float32",
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| step_float32.tflite | step | float32 |" in done.stdout
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "sequence_float32.tflite", "sequence_float32.json", "step_float32.tflite",
+        "step_float32.json", "report.json",
+    }
+    missing = subprocess.run(
+        [sys.executable, "-m", "converters.tflstm_convert", f"--checkpoint_dir={tmp_path}", "--out_dir=x"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert missing.returncode != 0 and "--checkpoint_dir must contain spec.json" in missing.stderr
+
+
+def test_float32_error_above_limit_is_a_failure():
+    def report(name, quantization, error):
+        return VariantReport(name, "step", quantization, 1, 100, error, None)
+
+    reports = [report("a", "float32", 2e-5), report("b", "float32", 1e-6), report("c", "int8", 0.05)]
+    assert [r.name for r in pipeline.float32_failures(reports)] == ["a"]
+
+
+def test_models_run_in_the_edge_venv_without_tensorflow(trained, tmp_path):
+    """tflite-runtime 2.14 loads every file and matches TensorFlow, in its own process."""
+    out, _, test, reference, _ = trained
+    edge_python = os.environ.get("TFLSTM_EDGE_PYTHON", str(ROOT / ".venv-edge" / "bin" / "python"))
+    assert Path(edge_python).exists(), f"{edge_python} is missing: run `make test`, which builds it."
+    np.savez(tmp_path / "reference.npz", x=test.x[:60], y=reference[:60])
+    done = subprocess.run(
+        [edge_python, str(ROOT / "tests" / "edge_check.py"), str(out / "models"), str(tmp_path / "reference.npz")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["tensorflow_imported"] is False
+    assert result["backend"] == "tflite_runtime"
+    assert set(result["errors"]) == {
+        pipeline.model_file_name(kind, q, 1) for q in QUANTIZATIONS for kind in ("sequence", "step")
+    }
+    for name, error in result["errors"].items():
+        quantize = name.rsplit("_", 1)[1].removesuffix(".tflite")
+        assert error <= TOLERANCE[quantize], (name, error)
