@@ -92,6 +92,10 @@ def test_streaming_model_equals_sequence_model_and_final_state(case):
     assert flatbuf.op_names(flatbuf.read_model(model)).count(fused_op.OP_NAME) == layers
     outputs, state = step_through(model, x)
     np.testing.assert_allclose(outputs, expected, atol=FLOAT32_TOL, rtol=0)
+    sequence_model = tflstm.convert.from_session(seq.sess, [seq.x], [seq.y])
+    np.testing.assert_allclose(
+        outputs, run_signature(sequence_model, "sequence", x=x)["y"], atol=FLOAT32_TOL, rtol=0
+    )
     for k, layer_state in enumerate(final_state):
         np.testing.assert_allclose(state[f"lstm_{k}/c"], layer_state.c, atol=FLOAT32_TOL, rtol=0)
         np.testing.assert_allclose(state[f"lstm_{k}/h"], layer_state.h, atol=FLOAT32_TOL, rtol=0)
