@@ -8,6 +8,7 @@ import pytest
 import tflstm
 from tflstm import flatbuf, fused_op
 from tflstm.format import ModelMetadata
+from tflstm.runtime import read_metadata
 from tfgraphs import build, copy_weights, randomize, run_signature, step_through
 
 T, B, D = 9, 2, 5
@@ -120,7 +121,7 @@ def test_metadata_describes_step_model(case):
     step = build(factory, 1, B, D)
     copy_weights(seq, step)
     model = tflstm.convert.from_session(step.sess, [step.x], [step.y], streaming=True)
-    meta = tflstm.convert.read_metadata(model)
+    meta = read_metadata(model)
     assert meta.kind == "step" and meta.time_steps == 1 and meta.batch_size == B
     assert [s.name for s in meta.states] == [f"lstm_{k}/{kind}" for k in range(layers) for kind in "hc"]
     assert meta.fingerprint == flatbuf.weights_fingerprint(flatbuf.read_model(model))

@@ -106,16 +106,6 @@ def tensor_quantization(tensor: Any) -> tuple[float, int] | None:
     return float(q.scale[0]), int(q.zeroPoint[0])
 
 
-def get_metadata(model: Any, name: str) -> bytes | None:
-    """The bytes of the metadata entry `name`, or None."""
-    for entry in model.metadata or []:
-        entry_name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
-        if entry_name == name:
-            data = model.buffers[entry.buffer].data
-            return b"" if data is None else np.asarray(data, dtype=np.uint8).tobytes()
-    return None
-
-
 def set_metadata(model: Any, name: str, data: bytes) -> None:
     """Adds or replaces the metadata entry `name` with `data`."""
     s = schema()

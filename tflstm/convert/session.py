@@ -8,7 +8,6 @@ import tensorflow as tf
 
 from tflstm import __version__, flatbuf
 from tflstm.convert import checks, quantize as quantize_lib, streaming as rewrite
-from tflstm.convert.errors import ConversionError
 from tflstm.convert.quantize import RepresentativeDataset
 from tflstm.format import (
     METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, ModelMetadata, state_name,
@@ -135,10 +134,3 @@ def from_session(
     checks.check_op_versions(model)
     return flatbuf.write_model(model)
 
-
-def read_metadata(model: bytes) -> ModelMetadata:
-    """The tflstm metadata embedded in `.tflite` bytes."""
-    data = flatbuf.get_metadata(flatbuf.read_model(model), METADATA_NAME)
-    if data is None:
-        raise ConversionError("The model has no tflstm metadata: it was not written by tflstm.")
-    return ModelMetadata.from_json(data)
