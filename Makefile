@@ -22,8 +22,13 @@ $(EDGE_VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/python -m converters.demo --out_dir demo_out
 
+# Models and TensorFlow references for the runtime tests, which also run in the edge venv.
+FIXTURES := build/fixtures
+
 test: $(VENV)/.installed $(EDGE_VENV)/.installed
+	rm -rf $(FIXTURES) && $(VENV)/bin/python tests/make_fixtures.py $(FIXTURES)
 	TFLSTM_EDGE_PYTHON=$(abspath $(EDGE_VENV))/bin/python $(VENV)/bin/python -m pytest -q
+	$(EDGE_VENV)/bin/python -m pytest -q tests/runtime
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) build demo_out .pytest_cache

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tflstm.runtime import StreamingModel, read_metadata
-from tflstm.runtime.backend import make_interpreter
+from tflstm.runtime.backend import make_engine
 
 
 def main(models_dir: str, reference_path: str) -> None:
@@ -32,13 +32,13 @@ def main(models_dir: str, reference_path: str) -> None:
                 got.append([model.step(row) for row in sequence])
             got = np.asarray(got)
         else:
-            interpreter, _ = make_interpreter(content, backend="tflite_runtime")
-            runner = interpreter.get_signature_runner("sequence")
+            engine = make_engine(content, backend="tflite_runtime")
             got = []
             for sequence in x:
-                interpreter.reset_all_variables()
-                result = runner(**{meta.inputs[0].name: sequence[:, None, :]})
-                got.append(result[meta.outputs[0].name][:, 0])
+                engine.reset_variables()
+                engine.set_tensor(meta.inputs[0].tensor_index, sequence[:, None, :])
+                engine.invoke()
+                got.append(engine.get_tensor(meta.outputs[0].tensor_index)[:, 0])
             got = np.asarray(got)
         errors[path.name] = float(np.abs(got - y).max())
     print(json.dumps({

@@ -50,7 +50,7 @@ def randomize(built: Built, seed: int, scale: float = 0.6) -> None:
     rng = np.random.default_rng(seed)
     with built.graph.as_default():
         for var in tf.compat.v1.global_variables():
-            var.load(rng.uniform(-scale, scale, var.shape).astype(np.float32), built.sess)
+            built.sess.run(var.assign(rng.uniform(-scale, scale, var.shape).astype(np.float32)))
 
 
 def copy_weights(src: Built, dst: Built) -> None:
@@ -59,7 +59,7 @@ def copy_weights(src: Built, dst: Built) -> None:
         values = {v.op.name: src.sess.run(v) for v in tf.compat.v1.global_variables()}
     with dst.graph.as_default():
         for var in tf.compat.v1.global_variables():
-            var.load(values[var.op.name], dst.sess)
+            dst.sess.run(var.assign(values[var.op.name]))
 
 
 def run_signature(model: bytes, key: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:

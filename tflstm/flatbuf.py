@@ -7,7 +7,6 @@ return None.
 
 from __future__ import annotations
 
-import hashlib
 from types import ModuleType
 from typing import Any
 
@@ -121,21 +120,3 @@ def set_metadata(model: Any, name: str, data: bytes) -> None:
     entry.name = name
     entry.buffer = len(model.buffers) - 1
     model.metadata = [*(model.metadata or []), entry]
-
-
-def weights_fingerprint(model: Any) -> str:
-    """sha256 (hex) over every constant tensor's type, shape and data.
-
-    Metadata, signatures and the I/O lists do not enter it, so the fingerprint
-    of a model is the same before and after tflstm rewrites them.
-    """
-    digest = hashlib.sha256()
-    for subgraph in model.subgraphs:
-        for tensor in subgraph.tensors:
-            data = model.buffers[tensor.buffer].data if tensor.buffer else None
-            if data is None or len(data) == 0:
-                continue
-            shape = [] if tensor.shape is None else [int(d) for d in tensor.shape]
-            digest.update(f"{tensor.type}:{shape}:".encode())
-            digest.update(np.asarray(data, dtype=np.uint8).tobytes())
-    return digest.hexdigest()

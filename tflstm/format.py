@@ -38,6 +38,7 @@ class TensorSpec:
         dtype: numpy dtype name ("float32", "int8", ...).
         scale, zero_point: quantization of an integer tensor (real = scale *
             (q - zero_point)); None for float tensors.
+        tensor_index: index of the tensor in subgraph 0.
     """
 
     name: str
@@ -45,6 +46,7 @@ class TensorSpec:
     dtype: str
     scale: float | None = None
     zero_point: int | None = None
+    tensor_index: int = -1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
@@ -59,12 +61,10 @@ class StateSpec(TensorSpec):
     Attributes:
         layer: the layer's name (its variable scope's last part).
         kind: "h" (output state) or "c" (cell state).
-        tensor_index: index of the tensor in subgraph 0.
     """
 
     layer: str = ""
     kind: str = "h"
-    tensor_index: int = -1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -82,10 +82,12 @@ class ModelMetadata:
         inputs: the feature input(s), in signature order.
         outputs: the model outputs, in signature order (states excluded).
         states: the state tensors, layer by layer, h before c.
-        fingerprint: `flatbuf.weights_fingerprint` of the model.
+        fingerprint: `TFLiteModelView.weights_fingerprint()` of the model.
         time_steps: time steps per invoke (1 for step models).
         batch_size: batch size the model was built with.
         converter: versions of tflstm and TensorFlow that wrote the model.
+        normalization: `{"mean": [...], "std": [...]}` per input feature, applied
+            by the runtime as (x - mean) / std before the model; None for none.
         format_version: version of this schema.
     """
 
@@ -98,6 +100,7 @@ class ModelMetadata:
     time_steps: int
     batch_size: int
     converter: dict[str, str] = dataclasses.field(default_factory=dict)
+    normalization: dict[str, list[float]] | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -110,6 +113,16 @@ class ModelMetadata:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "states", tuple(self.states))
+        if self.normalization is not None:
+            depth = self.inputs[0].shape[-1] if self.inputs else None
+            mean, std = self.normalization.get("mean"), self.normalization.get("std")
+            if mean is None or std is None or len(mean) != depth or len(std) != depth:
+                raise ValueError(
+                    f"`normalization` must hold `mean` and `std` with one value per input feature "
+                    f"({depth}), got {self.normalization!r}."
+                )
+            if any(not v > 0 for v in std):
+                raise ValueError(f"`normalization` std values must be > 0, got {std!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -12,7 +13,10 @@ from tflstm.convert.quantize import RepresentativeDataset
 from tflstm.format import (
     METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, ModelMetadata, state_name,
 )
+from tflstm.tflite_reader import TFLiteModelView
 from tflstm.train.rnn import loop_records
+
+log = logging.getLogger(__name__)
 
 
 def _signature_name(tensor: tf.Tensor) -> str:
@@ -29,6 +33,7 @@ def from_session(
     representative_dataset: RepresentativeDataset | None = None,
     int8_io: bool = False,
     streaming: bool = False,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> bytes:
     """Converts a graph built with `tflstm.dynamic_rnn` into a fused-LSTM `.tflite`.
 
@@ -52,6 +57,9 @@ def from_session(
         streaming: the graph was built with one time step; expose every layer's
             h and c state as extra inputs and outputs named `<layer>/h`,
             `<layer>/c` and add the `step` signature. Default: False.
+        normalization: (mean, std) per input feature, recorded in the metadata
+            for the runtime to apply as (x - mean) / std; the graph itself must
+            take normalized inputs. Default: None.
 
     Returns:
         The `.tflite` flatbuffer.
@@ -97,6 +105,8 @@ def from_session(
 
     subgraph = model.subgraphs[0]
     fused = checks.fused_lstm_ops(model, expected=len(cells))
+    for message in rewrite.limit_cell_state_scales(model, fused):
+        log.warning("%s", message)
     states = rewrite.configure_layers(model, fused, cells)
     state_index = {spec.name: spec.tensor_index for spec in states}
     converted_outputs = iter(subgraph.outputs)
@@ -125,10 +135,13 @@ def from_session(
         inputs=tuple(rewrite.tensor_spec(model, i, n) for n, i in input_pairs),
         outputs=tuple(rewrite.tensor_spec(model, i, n) for n, i in output_pairs),
         states=tuple(states),
-        fingerprint=flatbuf.weights_fingerprint(model),
+        fingerprint=TFLiteModelView(flatbuf.write_model(model)).weights_fingerprint(),
         time_steps=int(input_shape[0]),
         batch_size=int(input_shape[1]),
         converter={"tflstm": __version__, "tensorflow": tf.__version__},
+        normalization=None if normalization is None else {
+            "mean": [float(v) for v in normalization[0]], "std": [float(v) for v in normalization[1]],
+        },
     )
     flatbuf.set_metadata(model, METADATA_NAME, metadata.to_json().encode())
     checks.check_op_versions(model)

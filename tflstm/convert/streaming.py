@@ -30,6 +30,7 @@ def tensor_spec(model: Any, index: int, name: str) -> TensorSpec:
         dtype=flatbuf.tensor_dtype(tensor),
         scale=None if quantization is None else quantization[0],
         zero_point=None if quantization is None else quantization[1],
+        tensor_index=index,
     )
 
 
@@ -76,8 +77,39 @@ def configure_layers(
             name = state_name(cell.name, kind)
             tensors[index].name = name
             spec = tensor_spec(model, index, name)
-            states.append(StateSpec(**vars(spec), layer=cell.name, kind=kind, tensor_index=index))
+            states.append(StateSpec(**vars(spec), layer=cell.name, kind=kind))
     return states
+
+
+# The integer LSTM kernel (8x8_16) evaluates tanh(c) only for cell-state scales up
+# to 2^-9 (c within +-64); a larger calibrated scale makes it compute garbage.
+MAX_CELL_STATE_SCALE = 2.0**-9
+
+
+def limit_cell_state_scales(model: Any, ops: Sequence[Any]) -> list[str]:
+    """Caps the int16 cell-state scale of integer fused ops at `MAX_CELL_STATE_SCALE`.
+
+    Calibration runs the representative steps back to back without resetting the
+    state, so a cell that integrates over many sequences can calibrate to a range
+    the kernel cannot evaluate. Capped cells saturate at +-64 instead.
+
+    Returns:
+        One message per capped layer, with the calibrated range.
+    """
+    tensors = model.subgraphs[0].tensors
+    messages = []
+    for k, op in enumerate(ops):
+        cell = tensors[int(op.inputs[fused_op.CELL_STATE])]
+        scale = flatbuf.tensor_quantization(cell)
+        if flatbuf.tensor_dtype(cell) != "int16" or scale is None or scale[0] <= MAX_CELL_STATE_SCALE:
+            continue
+        cell.quantization.scale = np.array([MAX_CELL_STATE_SCALE], dtype=np.float32)
+        messages.append(
+            f"fused LSTM op {k}: calibrated cell state range +-{scale[0] * 32768:g} exceeds the "
+            f"+-{MAX_CELL_STATE_SCALE * 32768:g} the integer kernel supports; its cell state "
+            "saturates there"
+        )
+    return messages
 
 
 def add_signature(

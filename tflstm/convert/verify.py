@@ -7,9 +7,8 @@ import dataclasses
 import numpy as np
 
 from tflstm.convert.checkpoint import batches
-from tflstm.format import SEQUENCE_SIGNATURE
 from tflstm.runtime import StreamingModel, read_metadata
-from tflstm.runtime.backend import make_interpreter
+from tflstm.runtime.backend import make_engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,15 +40,15 @@ def run_sequence_model(model: bytes, x: np.ndarray) -> np.ndarray:
     The fused ops keep their state between invokes, so it is reset before each batch.
     """
     meta = read_metadata(model)
-    interpreter, _ = make_interpreter(model)
-    runner = interpreter.get_signature_runner(SEQUENCE_SIGNATURE)
+    engine = make_engine(model)
     (feature,), (output,) = meta.inputs, meta.outputs
     parts = []
     for batch in batches(x, meta.batch_size):
-        interpreter.reset_all_variables()
-        parts.append(runner(**{feature.name: batch})[output.name])
-    y = np.swapaxes(np.concatenate(parts, axis=1), 0, 1)[: len(x)]
-    return y
+        engine.reset_variables()
+        engine.set_tensor(feature.tensor_index, batch)
+        engine.invoke()
+        parts.append(engine.get_tensor(output.tensor_index))
+    return np.swapaxes(np.concatenate(parts, axis=1), 0, 1)[: len(x)]
 
 
 def stream_step_model(model: bytes, x: np.ndarray) -> np.ndarray:

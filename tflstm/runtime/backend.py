@@ -1,24 +1,37 @@
-"""Interpreter backends, imported lazily: ai-edge-litert, tflite-runtime or TensorFlow."""
+"""Interpreter backends, imported lazily and wrapped once: ai-edge-litert, tflite-runtime, TensorFlow.
+
+`Engine` binds one allocated interpreter's hot-path calls once, so the stepping
+code never branches on the backend.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 BACKENDS = ("litert", "tflite_runtime", "tf")
 _MODULES = {
     "litert": ("ai_edge_litert.interpreter", "pip install ai-edge-litert"),
     "tflite_runtime": ("tflite_runtime.interpreter", "pip install tflite-runtime"),
-    "tf": ("tensorflow.lite", "pip install tensorflow"),
+    "tf": ("tensorflow.lite.python.interpreter", "pip install tensorflow"),
 }
 
 
-def interpreter_class(backend: str = "auto") -> tuple[type, str]:
-    """Returns (Interpreter class, backend name).
+def interpreter_module(backend: str = "auto") -> tuple[Any, str]:
+    """Returns (interpreter module, backend name).
 
     Args:
         backend: "auto" tries ai-edge-litert, then tflite-runtime, then TensorFlow;
             "litert", "tflite_runtime" or "tf" forces one. Default: "auto".
+
+    Raises:
+        ValueError: for an unknown backend name.
+        ImportError: when the backend (or, for "auto", every backend) is missing,
+            with the pip command.
     """
     if backend != "auto" and backend not in BACKENDS:
         raise ValueError(f"`backend` must be 'auto' or one of {BACKENDS}, got {backend!r}.")
@@ -26,17 +39,65 @@ def interpreter_class(backend: str = "auto") -> tuple[type, str]:
     for name in BACKENDS if backend == "auto" else (backend,):
         module_name, install = _MODULES[name]
         try:
-            module = importlib.import_module(module_name)
+            return importlib.import_module(module_name), name
         except ImportError as err:
-            errors.append(f"{name}: {err} ({install})")
-            continue
-        return module.Interpreter, name
+            errors.append(f"{name} ({install}): {err}")
     raise ImportError("No TFLite interpreter backend could be imported: " + "; ".join(errors))
 
 
-def make_interpreter(model: bytes, num_threads: int = 1, backend: str = "auto") -> tuple[Any, str]:
-    """An allocated interpreter for `model` and the backend name."""
-    cls, name = interpreter_class(backend)
-    interpreter = cls(model_content=model, num_threads=num_threads)
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    """One allocated interpreter with its hot-path calls bound once.
+
+    Attributes:
+        backend: backend name.
+        set_tensor: set_tensor(index, array) copies `array` into tensor `index`.
+        get_tensor: get_tensor(index) returns a copy of tensor `index`.
+        invoke: runs the model.
+        reset_variables: resets every variable (state) tensor to zero.
+        interpreter: the wrapped interpreter. Its own `invoke()` refuses to run
+            while this engine exists (the bound calls hold its internals); use
+            the engine's calls.
+    """
+
+    backend: str
+    set_tensor: Callable[[int, np.ndarray], None]
+    get_tensor: Callable[[int], np.ndarray]
+    invoke: Callable[[], None]
+    reset_variables: Callable[[], None]
+    interpreter: Any
+
+
+def make_engine(
+    model: bytes, *, num_threads: int = 1, backend: str = "auto", xnnpack: bool = False
+) -> Engine:
+    """Creates and allocates an interpreter for `model`.
+
+    Args:
+        model: `.tflite` bytes (kept alive by the interpreter).
+        num_threads: interpreter threads. Default: 1.
+        backend: see `interpreter_module`. Default: "auto".
+        xnnpack: apply the default XNNPACK delegate. The fused LSTM op does not
+            run on it; without it an interpreter costs less memory (it does not
+            repack the dense weights). Default: False.
+    """
+    if not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"`num_threads` must be an int >= 1, got {num_threads!r}.")
+    module, name = interpreter_module(backend)
+    resolver = module.OpResolverType.AUTO if xnnpack else module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = module.Interpreter(
+        model_content=model, num_threads=num_threads, experimental_op_resolver_type=resolver
+    )
     interpreter.allocate_tensors()
-    return interpreter, name
+    # The public set_tensor/invoke/get_tensor re-check their arguments and the
+    # interpreter's references on every call; the wrapped object underneath does
+    # the same work without that per-call cost. Both backends share it.
+    raw = getattr(interpreter, "_interpreter", None)
+    if raw is not None and all(hasattr(raw, m) for m in ("SetTensor", "GetTensor", "Invoke")):
+        return Engine(
+            name, raw.SetTensor, raw.GetTensor, raw.Invoke, raw.ResetVariableTensors, interpreter
+        )
+    return Engine(
+        name, interpreter.set_tensor, interpreter.get_tensor, interpreter.invoke,
+        interpreter.reset_all_variables, interpreter,
+    )

@@ -1,63 +1,89 @@
-"""Reads tflstm metadata from `.tflite` bytes with only the `flatbuffers` package.
+"""What the runtime knows of a model: tflstm metadata, or the same derived from the flatbuffer.
 
-The runtime must work where no TFLite schema module is installed (tflite-runtime
-ships none), so this walks the few tables it needs by their field slots in the
-TFLite schema: Model.metadata (slot 6) -> Metadata{name (0), buffer (1)} ->
-Model.buffers (slot 4) -> Buffer.data (slot 0).
+Models written by tflstm carry `tflstm.format.ModelMetadata`. For other fused-LSTM
+models (e.g. a tf-keras LSTM converted with the stock TFLiteConverter), the state
+tensors are found as the variable tensors at the fused ops' state slots.
 """
 
 from __future__ import annotations
 
-from flatbuffers import table as fb_table
-from flatbuffers.number_types import Uint32Flags
+import numpy as np
 
-from tflstm.format import METADATA_NAME, ModelMetadata
+from tflstm import fused_op
+from tflstm.format import METADATA_NAME, ModelMetadata, StateSpec, TensorSpec, state_name
 from tflstm.runtime.errors import ModelError
-
-_MODEL_BUFFERS, _MODEL_METADATA = 4, 6
-_METADATA_NAME, _METADATA_BUFFER = 0, 1
-_BUFFER_DATA = 0
+from tflstm.tflite_reader import UNIDIRECTIONAL_SEQUENCE_LSTM, TensorInfo, TFLiteModelView
 
 
-def _field(tab: fb_table.Table, slot: int) -> int:
-    return tab.Offset(4 + 2 * slot)
+def _spec(info: TensorInfo, name: str) -> TensorSpec:
+    return TensorSpec(name, info.shape, info.dtype, info.scale, info.zero_point, info.index)
 
 
-def _vector_table(tab: fb_table.Table, slot: int, index: int) -> fb_table.Table:
-    offset = _field(tab, slot)
-    start = tab.Vector(offset) + 4 * index
-    return fb_table.Table(tab.Bytes, tab.Indirect(start))
+def derive_metadata(view: TFLiteModelView) -> ModelMetadata:
+    """Metadata for a fused-LSTM model that tflstm did not write.
 
-
-def _vector_len(tab: fb_table.Table, slot: int) -> int:
-    offset = _field(tab, slot)
-    return tab.VectorLen(offset) if offset else 0
-
-
-def read_metadata(model: bytes) -> ModelMetadata:
-    """The tflstm metadata of a model; ModelError if it has none or is not a .tflite."""
-    if len(model) < 8 or model[4:8] != b"TFL3":
+    States are named `lstm_<k>/h` and `lstm_<k>/c` by fused-op order; the input
+    is the subgraph's first non-state input and the outputs its non-state outputs.
+    """
+    lstm_ops = [op for op in view.operators if op.builtin_code == UNIDIRECTIONAL_SEQUENCE_LSTM]
+    if not lstm_ops or view.num_subgraphs != 1:
         raise ModelError(
-            f"Expected a .tflite flatbuffer (identifier b'TFL3' at byte 4), got {len(model)} "
-            f"bytes starting with {bytes(model[:8])!r}."
+            f"Expected a model with {fused_op.OP_NAME} ops in one subgraph, got "
+            f"{len(lstm_ops)} such op(s) in {view.num_subgraphs} subgraph(s): only fused LSTMs "
+            "keep their state in variable tensors the runtime can carry."
         )
-    model = bytes(model)
-    root = fb_table.Table(model, int.from_bytes(model[0:4], "little"))
-    for k in range(_vector_len(root, _MODEL_METADATA)):
-        entry = _vector_table(root, _MODEL_METADATA, k)
-        name_offset = _field(entry, _METADATA_NAME)
-        if not name_offset or entry.String(entry.Pos + name_offset).decode() != METADATA_NAME:
-            continue
-        buffer_offset = _field(entry, _METADATA_BUFFER)
-        buffer_index = entry.Get(Uint32Flags, entry.Pos + buffer_offset) if buffer_offset else 0
-        buffer = _vector_table(root, _MODEL_BUFFERS, buffer_index)
-        data_offset = _field(buffer, _BUFFER_DATA)
-        if not data_offset:
-            break
-        start = buffer.Vector(data_offset)
-        data = bytes(model[start : start + buffer.VectorLen(data_offset)])
-        try:
-            return ModelMetadata.from_json(data)
-        except (ValueError, TypeError, KeyError) as err:
-            raise ModelError(f"The model's tflstm metadata is unreadable: {err}") from err
-    raise ModelError("The model has no tflstm metadata: convert it with tflstm.convert.from_session.")
+    states = []
+    for k, op in enumerate(lstm_ops):
+        for kind in ("h", "c"):
+            info = view.tensors[op.inputs[fused_op.STATE_SLOTS[kind]]]
+            if not info.is_variable:
+                raise ModelError(f"State tensor {info.index} of fused LSTM op {k} is not a variable tensor.")
+            spec = _spec(info, state_name(f"lstm_{k}", kind))
+            states.append(StateSpec(**vars(spec), layer=f"lstm_{k}", kind=kind))
+    state_indices = {s.tensor_index for s in states}
+    inputs = [view.tensors[i] for i in view.inputs if i not in state_indices]
+    outputs = [view.tensors[i] for i in view.outputs if i not in state_indices]
+    if len(inputs) != 1 or not outputs:
+        raise ModelError(
+            f"Expected one feature input and at least one output besides the states, got "
+            f"{len(inputs)} input(s) and {len(outputs)} output(s)."
+        )
+    batch = states[0].shape[0]
+    return ModelMetadata(
+        kind="step",
+        quantization="int8" if inputs[0].dtype == "int8" or states[0].dtype == "int8" else "float32",
+        inputs=(_spec(inputs[0], inputs[0].name or "input"),),
+        outputs=tuple(_spec(o, o.name or f"output_{k}") for k, o in enumerate(outputs)),
+        states=tuple(states),
+        fingerprint=view.weights_fingerprint(),
+        time_steps=max(1, int(np.prod(inputs[0].shape[:-1])) // batch),
+        batch_size=batch,
+        converter={"derived_by": "tflstm.runtime (no tflstm metadata in the model)"},
+    )
+
+
+def load_metadata(view: TFLiteModelView) -> ModelMetadata:
+    """The model's tflstm metadata, or metadata derived from its fused ops."""
+    data = view.metadata(METADATA_NAME)
+    if data is None:
+        return derive_metadata(view)
+    try:
+        return ModelMetadata.from_json(data)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ModelError(f"The model's tflstm metadata is unreadable: {err}") from err
+
+
+def read_metadata(content: bytes) -> ModelMetadata:
+    """The tflstm metadata embedded in `.tflite` bytes; ModelError if there is none."""
+    view = _view(content)
+    data = view.metadata(METADATA_NAME)
+    if data is None:
+        raise ModelError("The model has no tflstm metadata: convert it with tflstm.convert.from_session.")
+    return load_metadata(view)
+
+
+def _view(content: bytes) -> TFLiteModelView:
+    try:
+        return TFLiteModelView(content)
+    except ValueError as err:
+        raise ModelError(str(err)) from err

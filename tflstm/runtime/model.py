@@ -1,61 +1,208 @@
-"""`StreamingModel`: one time step per call, with the LSTM state carried explicitly."""
+"""`StreamingModel` and `Stream`: one time step per call, LSTM state carried explicitly.
+
+How state is kept (the hot path never copies state it does not have to):
+
+* Every stream's state is a set of rows in a `StateTable` (one numpy array per
+  state tensor). The model's own state (`StreamingModel.step`) is rows
+  0..batch-1; each `stream(key)` of a batch-1 model, or each row stream of a
+  batched model, gets rows of its own.
+* The interpreter's variable state tensors hold the state of the *resident*
+  rows. Stepping the resident rows again costs nothing extra; stepping other
+  rows first writes the resident ones back to the table and loads the new ones
+  ("swap").
+* With `streams="interpreter"`, each keyed stream of a batch-1 model gets an
+  interpreter of its own, so round-robin stepping never swaps: ~140 KiB per
+  stream measured for small models. `streams="auto"` picks it for models up to
+  `INTERPRETER_PER_STREAM_MAX_BYTES`, and swapping for larger ones, whose
+  step time dwarfs the swap.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from tflstm.format import STEP_SIGNATURE, ModelMetadata, TensorSpec
-from tflstm.runtime.backend import make_interpreter
+from tflstm.format import ModelMetadata, StateSpec, TensorSpec
+from tflstm.runtime.backend import Engine, make_engine
 from tflstm.runtime.errors import InputError, ModelError, StateError
-from tflstm.runtime.metadata import read_metadata
+from tflstm.runtime.metadata import load_metadata
+from tflstm.runtime.state_file import read_state, write_state
+from tflstm.tflite_reader import TFLiteModelView
 
 State = dict[str, np.ndarray]
+Output = np.ndarray | dict[str, np.ndarray]
+
+INTERPRETER_PER_STREAM_MAX_BYTES = 256 * 1024
+"""`streams="auto"` gives each stream its own interpreter up to this model size."""
+STREAM_MODES = ("auto", "interpreter", "swap")
 
 
 def _quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    if spec.scale is None:
-        return x.astype(spec.dtype, copy=False)
     info = np.iinfo(spec.dtype)
-    q = np.round(x / spec.scale) + spec.zero_point
+    q = np.round(x / np.float32(spec.scale)) + spec.zero_point
     return np.clip(q, info.min, info.max).astype(spec.dtype)
 
 
 def _dequantize(y: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    if spec.scale is None:
-        return y
-    return (y.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
+    return (y.astype(np.float32) - np.float32(spec.zero_point)) * np.float32(spec.scale)
+
+
+def _zero(spec: TensorSpec, shape: tuple[int, ...]) -> np.ndarray:
+    return np.full(shape, spec.zero_point or 0, dtype=spec.dtype)
+
+
+class StateTable:
+    """State rows of many streams: per state name, an array [capacity, *row_shape]."""
+
+    def __init__(self, specs: tuple[StateSpec, ...], batch_size: int) -> None:
+        self.specs = specs
+        self.row_shapes = {s.name: s.shape[1:] for s in specs}
+        self.arrays = {s.name: _zero(s, (batch_size, *s.shape[1:])) for s in specs}
+        self.size = batch_size
+        self._free: list[int] = []
+
+    def add_row(self) -> int:
+        """A new zeroed row (reusing a removed one when there is one)."""
+        if self._free:
+            row = self._free.pop()
+        else:
+            row = self.size
+            self.size += 1
+            capacity = len(next(iter(self.arrays.values())))
+            if row >= capacity:
+                for spec in self.specs:
+                    grown = _zero(spec, (max(2 * capacity, 8), *self.row_shapes[spec.name]))
+                    grown[:capacity] = self.arrays[spec.name]
+                    self.arrays[spec.name] = grown
+        self.zero((row,))
+        return row
+
+    def remove_row(self, row: int) -> None:
+        """Makes `row` available for a new stream."""
+        self._free.append(row)
+
+    @staticmethod
+    def index(rows: tuple[int, ...]) -> slice | list[int]:
+        """A numpy index of `rows`: a slice (views, no copies) when they are consecutive."""
+        first = rows[0]
+        if rows[-1] - first == len(rows) - 1 and (len(rows) < 3 or rows == tuple(range(first, first + len(rows)))):
+            return slice(first, first + len(rows))
+        return list(rows)
+
+    def zero(self, rows: tuple[int, ...]) -> None:
+        """Sets `rows` to the zero state."""
+        index = self.index(rows)
+        for spec in self.specs:
+            self.arrays[spec.name][index] = spec.zero_point or 0
+
+    def read(self, rows: tuple[int, ...]) -> State:
+        """A copy of `rows`, by name: [len(rows), *row_shape]."""
+        index = self.index(rows)
+        return {name: array[index].copy() for name, array in self.arrays.items()}
+
+    def write(self, rows: tuple[int, ...], state: Mapping[str, np.ndarray]) -> None:
+        """Stores `state` ([len(rows), *row_shape] per name) into `rows`."""
+        index = self.index(rows)
+        for name, array in self.arrays.items():
+            array[index] = state[name].reshape(len(rows), *self.row_shapes[name])
 
 
 class StreamingModel:
-    """A tflstm step model run one time step at a time.
+    """A fused-LSTM step model run one time step at a time, with its state carried.
+
+    Works on step models written by tflstm (`streaming=True`), and on other
+    fused-LSTM `.tflite` files (e.g. a tf-keras LSTM converted by the stock
+    TFLiteConverter), whose state tensors it finds in the flatbuffer. Not
+    thread-safe: use one `StreamingModel` per thread.
 
     Args:
-        model: path to a `.tflite` step model written by tflstm, or its bytes.
+        model: path to a `.tflite` file, or its bytes.
         num_threads: interpreter threads. Default: 1.
-        backend: "auto", "litert", "tflite_runtime" or "tf". Default: "auto".
+        backend: "auto" (ai-edge-litert, then tflite-runtime, then TensorFlow),
+            "litert", "tflite_runtime" or "tf". Default: "auto".
+        streams: how `stream(key)` streams of a batch-1 model keep their state:
+            "interpreter" (one interpreter each: no swaps), "swap" (share one
+            interpreter, swapping state in and out) or "auto" (interpreters for
+            models up to 256 KiB). Default: "auto".
+        preprocess: optional stateless callable applied to every input before
+            normalization, e.g. feature extraction. Default: None.
+        postprocess: optional stateless callable applied to every output.
+            Default: None.
+        experimental_xnnpack: apply the XNNPACK delegate (speeds up dense layers on
+            some CPUs, costs memory per interpreter). Default: False.
     """
 
-    def __init__(self, model: str | Path | bytes, *, num_threads: int = 1, backend: str = "auto") -> None:
-        content = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
-        self.metadata: ModelMetadata = read_metadata(content)
+    def __init__(
+        self,
+        model: str | Path | bytes,
+        *,
+        num_threads: int = 1,
+        backend: str = "auto",
+        streams: str = "auto",
+        preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+        postprocess: Callable[[Output], Any] | None = None,
+        experimental_xnnpack: bool = False,
+    ) -> None:
+        if streams not in STREAM_MODES:
+            raise ValueError(f"`streams` must be one of {STREAM_MODES}, got {streams!r}.")
+        content = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+        try:
+            view = TFLiteModelView(content)
+        except ValueError as err:
+            raise ModelError(str(err)) from err
+        self.metadata: ModelMetadata = load_metadata(view)
         if self.metadata.kind != "step":
             raise ModelError(
                 f"Expected a step model (converted with streaming=True), got a "
                 f"{self.metadata.kind!r} model."
             )
-        if len(self.metadata.inputs) != 1:
-            raise ModelError(f"Expected one feature input, got {len(self.metadata.inputs)}.")
-        self._interpreter, self.backend = make_interpreter(bytes(content), num_threads, backend)
-        self._runner = self._interpreter.get_signature_runner(STEP_SIGNATURE)
-        self._input = self.metadata.inputs[0]
-        self._state = self.zero_state()
+        self._content = content
+        self._engine_options = {"num_threads": num_threads, "backend": backend, "xnnpack": experimental_xnnpack}
+        self._engine = make_engine(content, **self._engine_options)
+        self.backend = self._engine.backend
+        self._input: TensorSpec = self.metadata.inputs[0]
+        self._outputs = self.metadata.outputs
+        self._states = self.metadata.states
+        self._state_slots = tuple((s.name, s.tensor_index, s.shape) for s in self._states)
+        self._preprocess, self._postprocess = preprocess, postprocess
+        normalization = self.metadata.normalization
+        self._mean = None if normalization is None else np.asarray(normalization["mean"], np.float32)
+        self._std = None if normalization is None else np.asarray(normalization["std"], np.float32)
+        if self.batch_size > 1 and self._input.shape != (1, self.batch_size, self.input_depth):
+            raise ModelError(
+                f"A batched step model must take time-major input [1, {self.batch_size}, depth], "
+                f"got {list(self._input.shape)}."
+            )
+        self._table = StateTable(self._states, self.batch_size)
+        self._own_rows = tuple(range(self.batch_size))
+        self._resident: tuple[int, ...] | None = self._own_rows
+        self._streams: dict[Hashable, Stream] = {}
+        if streams == "auto":
+            small = len(content) <= INTERPRETER_PER_STREAM_MAX_BYTES
+            streams = "interpreter" if small and self.batch_size == 1 else "swap"
+        if streams == "interpreter" and self.batch_size != 1:
+            raise ValueError(
+                f'`streams="interpreter"` needs a batch-1 model; this one has batch '
+                f"{self.batch_size}: its streams are rows of the batch (use step_many)."
+            )
+        self.streams_mode = streams
+        self._fast = (
+            self._input.scale is None and self._mean is None and preprocess is None
+            and postprocess is None and len(self._outputs) == 1 and self._outputs[0].scale is None
+        )
+        in_shape = self._input.shape
+        leading_ones = next((k for k, d in enumerate(in_shape) if d != 1), len(in_shape))
+        # Accepted input ranks -> (input shape without the dropped leading 1s, dims to drop from outputs).
+        self._ranks = {len(in_shape) - k: (in_shape[k:], k) for k in range(leading_ones + 1)}
+        self._row_input = np.zeros(in_shape, dtype=self._input.dtype)
 
+    # ---- properties ------------------------------------------------------------
     @property
     def batch_size(self) -> int:
-        """Streams stepped together per invoke (the model's batch)."""
+        """Rows of the model's batch: streams stepped together per invoke."""
         return self.metadata.batch_size
 
     @property
@@ -63,68 +210,285 @@ class StreamingModel:
         """Features per time step."""
         return self._input.shape[-1]
 
-    def zero_state(self) -> State:
-        """The initial state: zeros (the zero point for quantized states), by state name."""
-        return {
-            s.name: np.full(s.shape, s.zero_point or 0, dtype=s.dtype) for s in self.metadata.states
-        }
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Names of the state tensors (`<layer>/h`, `<layer>/c`)."""
+        return tuple(s.name for s in self._states)
 
-    def _check_state(self, state: Mapping[str, np.ndarray]) -> None:
-        expected = {s.name: s for s in self.metadata.states}
+    # ---- input and output conversion -----------------------------------------------
+    def _convert(self, x: np.ndarray) -> np.ndarray:
+        """Float features -> the model's input dtype: normalization, quantization."""
+        if x.dtype != np.float32:
+            if not np.issubdtype(x.dtype, np.floating):
+                raise InputError(f"`x` must hold floats, got {x.dtype}.")
+            x = x.astype(np.float32)
+        if self._mean is not None:
+            x = (x - self._mean) / self._std
+        if self._input.scale is not None:
+            x = _quantize(x, self._input)
+        return x
+
+    def _prepare(self, x: Any) -> tuple[np.ndarray, int]:
+        """x -> (model input array, leading dims to drop from outputs)."""
+        if self._preprocess is not None:
+            x = self._preprocess(x)
+        x = np.asarray(x)
+        shapes = self._ranks.get(x.ndim)
+        if shapes is None or x.shape != shapes[0]:
+            accepted = " or ".join(str(list(self._ranks[rank][0])) for rank in sorted(self._ranks))
+            raise InputError(f"`x` must be one time step of shape {accepted}, got {list(x.shape)}.")
+        return self._convert(x).reshape(self._input.shape), shapes[1]
+
+    def _prepare_row(self, x: Any) -> np.ndarray:
+        """One row stream's x [features] -> the model's input dtype."""
+        if self._preprocess is not None:
+            x = self._preprocess(x)
+        x = np.asarray(x)
+        if x.shape != (self.input_depth,):
+            raise InputError(
+                f"`x` of a row stream must be one time step of shape [{self.input_depth}], "
+                f"got {list(x.shape)}."
+            )
+        return self._convert(x)
+
+    def _finish(self, raw: dict[str, np.ndarray], drop: int) -> Output:
+        outputs = {}
+        for spec in self._outputs:
+            y = raw[spec.name]
+            if spec.scale is not None:
+                y = _dequantize(y, spec)
+            outputs[spec.name] = y.reshape(y.shape[drop:]) if all(d == 1 for d in y.shape[:drop]) else y
+        result: Output = outputs[self._outputs[0].name] if len(outputs) == 1 else outputs
+        return result if self._postprocess is None else self._postprocess(result)
+
+    def _run(self, engine: Engine, x: Any) -> Output:
+        """Sets the input, invokes and returns the finished output(s) of `engine`."""
+        if self._fast:  # float model, no conversions: the hot path
+            x = np.asarray(x)
+            shapes = self._ranks.get(x.ndim)
+            if shapes is not None and x.shape == shapes[0] and x.dtype == np.float32:
+                engine.set_tensor(self._input.tensor_index, x.reshape(self._input.shape))
+                engine.invoke()
+                y = engine.get_tensor(self._outputs[0].tensor_index)
+                return y.reshape(y.shape[shapes[1]:]) if shapes[1] else y
+        prepared, drop = self._prepare(x)
+        engine.set_tensor(self._input.tensor_index, prepared)
+        engine.invoke()
+        return self._finish({o.name: engine.get_tensor(o.tensor_index) for o in self._outputs}, drop)
+
+    # ---- moving state between the table and the interpreter ---------------------------
+    def _evict(self) -> None:
+        """Writes the resident rows' state from the interpreter back to the table."""
+        rows = self._resident
+        if rows is None:
+            return
+        self._resident = None
+        index, count = StateTable.index(rows), len(rows)
+        get_tensor, arrays = self._engine.get_tensor, self._table.arrays
+        for name, tensor, _ in self._state_slots:
+            arrays[name][index] = get_tensor(tensor)[:count]
+
+    def _load(self, rows: tuple[int, ...]) -> None:
+        """Makes `rows` (at most batch_size of them) resident in the interpreter."""
+        self._evict()
+        if len(rows) < self.batch_size:
+            index = list(rows) + [rows[-1]] * (self.batch_size - len(rows))
+        else:
+            index = StateTable.index(rows)
+        set_tensor, arrays = self._engine.set_tensor, self._table.arrays
+        for name, tensor, shape in self._state_slots:
+            set_tensor(tensor, arrays[name][index])
+        self._resident = rows
+
+    def _read_rows(self, rows: tuple[int, ...]) -> State:
+        if self._resident == rows:
+            return {n: self._engine.get_tensor(i)[: len(rows)] for n, i, _ in self._state_slots}
+        return self._table.read(rows)
+
+    def _write_rows(self, rows: tuple[int, ...], state: Mapping[str, np.ndarray]) -> None:
+        if self._resident is not None and set(rows) & set(self._resident):
+            self._evict()
+        self._table.write(rows, state)
+
+    def _check_state(self, state: Mapping[str, np.ndarray], batch: int) -> State:
+        expected = {s.name: s for s in self._states}
         if set(state) != set(expected):
             raise StateError(f"Expected state names {sorted(expected)}, got {sorted(state)}.")
+        checked = {}
         for name, value in state.items():
             spec = expected[name]
             value = np.asarray(value)
-            if value.shape != spec.shape or value.dtype != np.dtype(spec.dtype):
+            shape = (batch, *spec.shape[1:])
+            if value.shape != shape or value.dtype != np.dtype(spec.dtype):
                 raise StateError(
-                    f"State {name!r} must be {spec.dtype} {list(spec.shape)}, got "
-                    f"{value.dtype} {list(value.shape)}."
+                    f"State {name!r} must be {spec.dtype} {list(shape)}, got {value.dtype} "
+                    f"{list(value.shape)}."
                 )
+            checked[name] = value
+        return checked
 
-    def _features(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        depth, batch = self.input_depth, self.batch_size
-        if x.shape not in ((depth,), (batch, depth)) or (x.ndim == 1 and batch != 1):
-            want = f"[{depth}]" if batch == 1 else f"[{batch}, {depth}]"
-            raise InputError(f"`x` must be one time step of shape {want}, got {list(x.shape)}.")
-        if not np.issubdtype(x.dtype, np.floating):
-            raise InputError(f"`x` must hold floats, got {x.dtype}.")
-        return _quantize(x.reshape(self._input.shape).astype(np.float32, copy=False), self._input)
+    # ---- the model's own state ------------------------------------------------------
+    def zero_state(self) -> State:
+        """The initial state of the whole batch, by name (zero, or the quantized zero)."""
+        return {s.name: _zero(s, s.shape) for s in self._states}
 
-    def run_step(self, x: np.ndarray, state: Mapping[str, np.ndarray]) -> tuple[np.ndarray, State]:
-        """One step from `state`; leaves the model's own state untouched.
+    def run_step(self, x: Any, state: Mapping[str, np.ndarray]) -> tuple[Output, State]:
+        """One step from `state`; leaves every stream's state untouched.
 
         Args:
-            x: float [features] or [batch, features], one time step.
-            state: the state to start from, by name (see `zero_state`).
+            x: float [features] (batch-1 models) or [batch, features], one time step.
+            state: the state to start from, by name, shapes as in `zero_state()`.
 
         Returns:
             (y, new_state): y is float32 [outputs] for a 1-D `x`, else
             [batch, outputs]; new_state maps the same names to new arrays.
         """
-        self._check_state(state)
-        result = self._runner(**{self._input.name: self._features(x)}, **state)
-        output = self.metadata.outputs[0]
-        y = _dequantize(result[output.name], output).reshape(self.batch_size, -1)
-        new_state = {name: result[name] for name in state}
-        return (y[0] if np.ndim(x) == 1 else y), new_state
+        checked = self._check_state(state, self.batch_size)
+        self._evict()
+        for name, index, shape in self._state_slots:
+            self._engine.set_tensor(index, checked[name].reshape(shape))
+        y = self._run(self._engine, x)
+        return y, {name: self._engine.get_tensor(index) for name, index, _ in self._state_slots}
 
-    def step(self, x: np.ndarray) -> np.ndarray:
-        """One step from the model's own state, which advances; see `run_step`."""
-        y, self._state = self.run_step(x, self._state)
-        return y
+    def step(self, x: Any) -> Output:
+        """One step of the model's own state, which advances; see `run_step`."""
+        if self._resident is not self._own_rows:
+            self._load(self._own_rows)
+        return self._run(self._engine, x)
 
     @property
     def state(self) -> State:
-        """A copy of the current state, by name."""
-        return {name: value.copy() for name, value in self._state.items()}
+        """A copy of the model's own state, by name."""
+        return self._read_rows(self._own_rows)
 
     @state.setter
     def state(self, value: Mapping[str, np.ndarray]) -> None:
-        self._check_state(value)
-        self._state = {name: np.array(v) for name, v in value.items()}
+        self._write_rows(self._own_rows, self._check_state(value, self.batch_size))
 
     def reset(self) -> None:
-        """Returns to the zero state."""
-        self._state = self.zero_state()
+        """Returns the model's own state to the zero state."""
+        self.state = self.zero_state()
+
+    def save_state(self, path: str | Path) -> None:
+        """Writes the model's own state durably, tied to this model's weights."""
+        write_state(path, self.state, self.metadata.fingerprint)
+
+    def load_state(self, path: str | Path) -> None:
+        """Restores a state written by `save_state` for this model; StateError otherwise."""
+        self.state = read_state(path, self.metadata.fingerprint)
+
+    # ---- many streams -----------------------------------------------------------
+    def stream(self, key: Hashable) -> Stream:
+        """The stream named `key`, created at the zero state on first use."""
+        found = self._streams.get(key)
+        if found is None:
+            found = self._streams[key] = Stream(self, key)
+        return found
+
+    def remove_stream(self, key: Hashable) -> None:
+        """Forgets stream `key` and frees what it held; KeyError if there is none."""
+        self._streams.pop(key)._close()
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self._streams)
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def step_many(self, inputs: Mapping[Hashable, Any]) -> dict[Hashable, Output]:
+        """Steps several streams, `batch_size` of them per invoke.
+
+        Args:
+            inputs: stream key -> float [features], one time step each.
+
+        Returns:
+            stream key -> output, as each stream's own `step` would return.
+        """
+        if self.batch_size == 1:
+            return {key: self.stream(key).step(x) for key, x in inputs.items()}
+        keys = list(inputs)
+        outputs: dict[Hashable, Output] = {}
+        for start in range(0, len(keys), self.batch_size):
+            chunk = keys[start : start + self.batch_size]
+            outputs.update(zip(chunk, self._step_rows([self.stream(k) for k in chunk], [inputs[k] for k in chunk])))
+        return outputs
+
+    def _step_rows(self, streams: list[Stream], xs: list[Any]) -> list[Output]:
+        rows = tuple(s._row for s in streams)
+        if self._resident != rows:
+            self._load(rows)
+        block = self._row_input
+        for k, x in enumerate(xs):
+            block[0, k] = self._prepare_row(x)
+        self._engine.set_tensor(self._input.tensor_index, block)
+        self._engine.invoke()
+        raw = {o.name: self._engine.get_tensor(o.tensor_index) for o in self._outputs}
+        return [self._finish({n: y[:, k] for n, y in raw.items()}, 1) for k in range(len(streams))]
+
+
+class Stream:
+    """One independent stream of a `StreamingModel`: its own state, shared weights.
+
+    Created by `StreamingModel.stream(key)`. Its state has the shapes of a
+    batch-1 model's state ([1, ...] per tensor).
+    """
+
+    def __init__(self, model: StreamingModel, key: Hashable) -> None:
+        self.key = key
+        self._model = model
+        self._engine: Engine | None = None
+        self._row = -1
+        if model.streams_mode == "interpreter":
+            self._engine = make_engine(model._content, **model._engine_options)
+            self._write(model.zero_state())
+        else:
+            self._row = model._table.add_row()
+
+    def _write(self, state: Mapping[str, np.ndarray]) -> None:
+        if self._engine is not None:
+            for name, index, shape in self._model._state_slots:
+                self._engine.set_tensor(index, np.asarray(state[name]).reshape(shape))
+        else:
+            self._model._write_rows((self._row,), state)
+
+    def step(self, x: Any) -> Output:
+        """One step of this stream: x float [features]; returns its output."""
+        model = self._model
+        if self._engine is not None:
+            return model._run(self._engine, x)
+        if model.batch_size == 1:
+            if model._resident != (self._row,):
+                model._load((self._row,))
+            return model._run(model._engine, x)
+        return model._step_rows([self], [x])[0]
+
+    @property
+    def state(self) -> State:
+        """A copy of this stream's state, by name ([1, ...] per tensor)."""
+        if self._engine is not None:
+            return {n: self._engine.get_tensor(i) for n, i, _ in self._model._state_slots}
+        return self._model._read_rows((self._row,))
+
+    @state.setter
+    def state(self, value: Mapping[str, np.ndarray]) -> None:
+        self._write(self._model._check_state(value, 1))
+
+    def reset(self) -> None:
+        """Returns this stream to the zero state."""
+        self._write({s.name: _zero(s, (1, *s.shape[1:])) for s in self._model._states})
+
+    def save_state(self, path: str | Path) -> None:
+        """Writes this stream's state durably, tied to the model's weights."""
+        write_state(path, self.state, self._model.metadata.fingerprint)
+
+    def load_state(self, path: str | Path) -> None:
+        """Restores a state written by `save_state` for this model; StateError otherwise."""
+        self.state = read_state(path, self._model.metadata.fingerprint)
+
+    def _close(self) -> None:
+        model = self._model
+        if self._engine is None:
+            if model._resident is not None and self._row in model._resident:
+                model._evict()
+            model._table.remove_row(self._row)
+        self._engine = None

@@ -1,0 +1,109 @@
+"""Writes the models and TensorFlow references the runtime tests use (needs TensorFlow).
+
+Usage: python tests/make_fixtures.py OUT_DIR
+
+The runtime tests run in the main venv and in the edge venv, which has no
+TensorFlow: this script, run by `make test` in the main venv, gives both the
+same files. References come from TensorFlow, never from the runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")
+
+from tflstm.convert.checkpoint import convert_checkpoint  # noqa: E402
+from tflstm.train import builder  # noqa: E402
+
+STREAMS, STEPS, DEPTH, OUTPUTS = 3, 12, 3, 2
+SPEC = builder.ModelSpec(
+    input_depth=DEPTH,
+    layers=(builder.LayerSpec(16, use_peepholes=True), builder.LayerSpec(8)),
+    head="regression", num_outputs=OUTPUTS, time_steps=STEPS,
+)
+# (file name, quantization, batch size)
+MODELS = [
+    ("step_float32.tflite", "float32", 1),
+    ("step_float16.tflite", "float16", 1),
+    ("step_dynamic.tflite", "dynamic", 1),
+    ("step_int8.tflite", "int8", 1),
+    ("step_b4_float32.tflite", "float32", 4),
+    ("step_b4_int8.tflite", "int8", 4),
+]
+NORMALIZED = "step_normalized_float32.tflite"
+KERAS = "keras_stock_step.tflite"
+
+
+def random_checkpoint(out: Path, seed: int = 0) -> Path:
+    """The SPEC model with every variable uniform(-0.6, 0.6), saved as a checkpoint."""
+    rng = np.random.default_rng(seed)
+    model = builder.build(SPEC, SPEC.time_steps, None)
+    with model.graph.as_default(), tf.compat.v1.Session(graph=model.graph) as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        for var in tf.compat.v1.global_variables():
+            sess.run(var.assign(rng.uniform(-0.6, 0.6, var.shape).astype(np.float32)))
+        checkpoint = out / "checkpoint"
+        checkpoint.mkdir(parents=True, exist_ok=True)
+        tf.compat.v1.train.Saver().save(sess, str(checkpoint / builder.CHECKPOINT_PREFIX))
+    SPEC.save(checkpoint)
+    return checkpoint
+
+
+def keras_stock_model(out: Path, x: np.ndarray, seed: int = 1) -> np.ndarray:
+    """A tf-keras LSTM(8) -> Dense(2) converted by the stock converter at one step.
+
+    Returns the Keras (TensorFlow) outputs at every step of x [n, T, D].
+    """
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    step_in = tf_keras.Input(shape=(1, DEPTH), batch_size=1)
+    lstm, dense = tf_keras.layers.LSTM(8, return_sequences=True), tf_keras.layers.Dense(OUTPUTS)
+    step_model = tf_keras.Model(step_in, dense(lstm(step_in)))
+    seq_in = tf_keras.Input(shape=(x.shape[1], DEPTH))
+    sequence_model = tf_keras.Model(seq_in, dense(lstm(seq_in)))
+    (out / KERAS).write_bytes(tf.lite.TFLiteConverter.from_keras_model(step_model).convert())
+    return sequence_model.predict(x, verbose=0)
+
+
+def main(out_dir: str) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(STREAMS, STEPS, DEPTH)).astype(np.float32)
+    calibration = rng.normal(size=(100, STEPS, DEPTH)).astype(np.float32)
+    checkpoint = random_checkpoint(out)
+    for name, quantize, batch in MODELS:
+        model = convert_checkpoint(
+            checkpoint, quantize=quantize, streaming=True, batch_size=batch,
+            calibration=calibration if quantize == "int8" else None,
+        )
+        (out / name).write_bytes(model)
+    mean, std = np.array([0.5, -1.0, 2.0]), np.array([2.0, 0.5, 4.0])
+    restored, sess = builder.restore(checkpoint, 1, 1)
+    with sess:
+        from tflstm.convert import from_session
+
+        (out / NORMALIZED).write_bytes(from_session(
+            sess, [restored.features], [restored.predictions], streaming=True,
+            normalization=(mean, std),
+        ))
+    np.savez(
+        out / "reference.npz",
+        x=x,
+        y=builder.predict(checkpoint, x),
+        raw_x=x * std + mean,  # what the normalized model is fed: it gives y again
+        keras_y=keras_stock_model(out, x),
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
