@@ -5,7 +5,7 @@ VENV := .venv
 EDGE_VENV := .venv-edge
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test test-main test-edge clean
+.PHONY: demo test assets clean
 
 # Main environment: TensorFlow for training and conversion, ai-edge-litert, tests.
 $(VENV)/.installed: pyproject.toml
@@ -21,6 +21,10 @@ $(EDGE_VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/python -m converters.demo --out_dir demo_out
+
+# android_assets/: the demo's step models, manifest.json and the Kotlin sample's inputs.
+assets: $(VENV)/.installed
+	$(VENV)/bin/python -m converters.make_assets --out_dir android_assets
 
 # Models and TensorFlow references for the runtime tests, which also run in the edge venv.
 FIXTURES := build/fixtures

@@ -36,18 +36,8 @@ def main(argv: list[str]) -> None:
     started = time.monotonic()
     out = Path(_OUT.value)
     train, test = digits.load(seed=_SEED.value)
-    spec = builder.ModelSpec(
-        input_depth=digits.FEATURES,
-        layers=(builder.LayerSpec(128), builder.LayerSpec(64)),
-        head="classification", num_outputs=digits.NUM_CLASSES, time_steps=digits.TIME_STEPS,
-        dataset="digits",
-    )
-    log.info("training 8 -> LSTM 128 -> LSTM 64 -> 10 on %d digits (%d held out)", len(train.x), len(test.x))
-    checkpoint = builder.train(
-        spec, train.x, train.y, out / "checkpoint", epochs=_EPOCHS.value, learning_rate=5e-3,
-        seed=_SEED.value,
-        on_epoch=lambda e, loss, acc: log.info("epoch %2d  loss %.4f  train accuracy %.4f", e, loss, acc),
-    )
+    log.info("%d digits held out", len(test.x))
+    checkpoint = pipeline.train_digits(out / "checkpoint", train, _EPOCHS.value, _SEED.value)
     reference = builder.predict(checkpoint, test.x)
     tf_accuracy = float(np.mean(reference[:, -1].argmax(-1) == test.y))
     log.info("TensorFlow test accuracy %.4f; converting and streaming the test set row by row", tf_accuracy)

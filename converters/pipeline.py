@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +104,23 @@ def table(reports: Sequence[VariantReport], reference_accuracy: float | None) ->
 def float32_failures(reports: Sequence[VariantReport]) -> list[VariantReport]:
     """float32 files whose error exceeds `FLOAT32_MAX_ERROR`."""
     return [r for r in reports if r.quantization == "float32" and r.max_abs_error > FLOAT32_MAX_ERROR]
+
+
+def train_digits(checkpoint_dir: Path, train: Any, epochs: int, seed: int = 0) -> Path:
+    """Trains the demo's 8 -> LSTM 128 -> LSTM 64 -> 10 digits classifier."""
+    from tflstm.train import builder, digits
+
+    spec = builder.ModelSpec(
+        input_depth=digits.FEATURES,
+        layers=(builder.LayerSpec(128), builder.LayerSpec(64)),
+        head="classification", num_outputs=digits.NUM_CLASSES, time_steps=digits.TIME_STEPS,
+        dataset="digits",
+    )
+    log.info("training 8 -> LSTM 128 -> LSTM 64 -> 10 on %d digits", len(train.x))
+    return builder.train(
+        spec, train.x, train.y, checkpoint_dir, epochs=epochs, learning_rate=5e-3, seed=seed,
+        on_epoch=lambda e, loss, acc: log.info("epoch %2d  loss %.4f  train accuracy %.4f", e, loss, acc),
+    )
 
 
 def setup_logging() -> None:

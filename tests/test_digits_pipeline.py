@@ -30,11 +30,7 @@ TOLERANCE = {"float32": 1e-5, "float16": 5e-3, "dynamic": 0.1, "int8": 0.1}
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits")
     train, test = digits.load()
-    spec = builder.ModelSpec(
-        input_depth=8, layers=(builder.LayerSpec(128), builder.LayerSpec(64)),
-        head="classification", num_outputs=10, time_steps=8, dataset="digits",
-    )
-    checkpoint = builder.train(spec, train.x, train.y, out / "checkpoint", epochs=10, learning_rate=5e-3)
+    checkpoint = pipeline.train_digits(out / "checkpoint", train, epochs=10)
     reports = pipeline.convert_and_verify(
         checkpoint, out / "models", QUANTIZATIONS, test.x, test.y, train.x[:100]
     )
