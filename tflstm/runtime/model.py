@@ -239,18 +239,6 @@ class StreamingModel:
             raise InputError(f"`x` must be one time step of shape {accepted}, got {list(x.shape)}.")
         return self._convert(x).reshape(self._input.shape), shapes[1]
 
-    def _prepare_row(self, x: Any) -> np.ndarray:
-        """One row stream's x [features] -> the model's input dtype."""
-        if self._preprocess is not None:
-            x = self._preprocess(x)
-        x = np.asarray(x)
-        if x.shape != (self.input_depth,):
-            raise InputError(
-                f"`x` of a row stream must be one time step of shape [{self.input_depth}], "
-                f"got {list(x.shape)}."
-            )
-        return self._convert(x)
-
     def _finish(self, raw: dict[str, np.ndarray], drop: int) -> Output:
         outputs = {}
         for spec in self._outputs:
@@ -414,16 +402,31 @@ class StreamingModel:
         return outputs
 
     def _step_rows(self, streams: list[Stream], xs: list[Any]) -> list[Output]:
+        """One invoke for up to batch_size row streams; conversions are vectorized."""
         rows = tuple(s._row for s in streams)
         if self._resident != rows:
             self._load(rows)
+        if self._preprocess is not None:
+            xs = [self._preprocess(x) for x in xs]
+        try:
+            stacked = np.asarray(xs)
+        except ValueError:
+            stacked = np.empty(0)  # ragged: reported below
+        if stacked.shape != (len(xs), self.input_depth):
+            shape = next((list(np.shape(x)) for x in xs if np.shape(x) != (self.input_depth,)), "ragged")
+            raise InputError(
+                f"`x` of a row stream must be one time step of shape [{self.input_depth}], got {shape}."
+            )
         block = self._row_input
-        for k, x in enumerate(xs):
-            block[0, k] = self._prepare_row(x)
-        self._engine.set_tensor(self._input.tensor_index, block)
-        self._engine.invoke()
-        raw = {o.name: self._engine.get_tensor(o.tensor_index) for o in self._outputs}
-        return [self._finish({n: y[:, k] for n, y in raw.items()}, 1) for k in range(len(streams))]
+        block[0, : len(xs)] = self._convert(stacked)
+        engine = self._engine
+        engine.set_tensor(self._input.tensor_index, block)
+        engine.invoke()
+        raw = {o.name: engine.get_tensor(o.tensor_index)[0] for o in self._outputs}
+        if self._fast:
+            y = raw[self._outputs[0].name]
+            return [y[k] for k in range(len(xs))]
+        return [self._finish({n: y[k : k + 1] for n, y in raw.items()}, 1) for k in range(len(xs))]
 
 
 class Stream:

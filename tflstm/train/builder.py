@@ -23,7 +23,7 @@ from tflstm.train.rnn import dynamic_rnn
 
 SPEC_FILE = "spec.json"
 CHECKPOINT_PREFIX = "model.ckpt"
-HEADS = ("classification", "regression")
+HEADS = ("classification", "binary", "regression")
 INPUT_NAME = "features"
 OUTPUT_NAME = "predictions"
 
@@ -53,8 +53,9 @@ class ModelSpec:
     Attributes:
         input_depth: features per time step.
         layers: the LSTM layers, bottom first.
-        head: "classification" (softmax over `num_outputs` classes) or
-            "regression" (`num_outputs` linear outputs).
+        head: "classification" (softmax over `num_outputs` classes), "binary"
+            (`num_outputs` independent sigmoid outputs) or "regression"
+            (`num_outputs` linear outputs).
         num_outputs: classes or regression outputs.
         time_steps: length of the training windows (the sequence model's length).
         dataset: name of a built-in dataset the model was trained on ("digits"),
@@ -146,7 +147,8 @@ def build(spec: ModelSpec, time_steps: int, batch_size: int | None) -> ModelGrap
         logits = tf.reshape(tf.matmul(flat, kernel) + bias, [time_steps, -1, spec.num_outputs])
         if batch_size is not None:
             logits.set_shape([time_steps, batch_size, spec.num_outputs])
-        head = tf.nn.softmax(logits) if spec.head == "classification" else logits
+        activation = {"classification": tf.nn.softmax, "binary": tf.sigmoid}.get(spec.head, tf.identity)
+        head = activation(logits)
         predictions = tf.identity(head, name=OUTPUT_NAME)
     return ModelGraph(graph, features, logits, predictions, final_state)
 
@@ -190,12 +192,13 @@ def train(
     Args:
         spec: the model.
         x: float32 [n, time_steps, input_depth], batch-major windows.
-        y: int [n] class labels (classification) or float32 [n, num_outputs].
+        y: int [n] class labels (classification), or float32 [n, num_outputs]
+            targets (0/1 for binary).
         checkpoint_dir: where `model.ckpt*` and `spec.json` go (created).
         epochs, batch_size, learning_rate: Adam training settings.
         seed: graph and shuffling seed.
         on_epoch: called as on_epoch(epoch, mean loss, metric) after each epoch;
-            the metric is accuracy (classification) or mean absolute error.
+            the metric is accuracy (classification, binary) or mean absolute error.
 
     Returns:
         The checkpoint directory.
@@ -216,6 +219,10 @@ def train(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=last)
             )
             metric = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(last, -1), target), tf.float32))
+        elif spec.head == "binary":
+            target = tf.compat.v1.placeholder(tf.float32, [None, spec.num_outputs])
+            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=last))
+            metric = tf.reduce_mean(tf.cast(tf.equal(last > 0, target > 0.5), tf.float32))
         else:
             target = tf.compat.v1.placeholder(tf.float32, [None, spec.num_outputs])
             loss = tf.reduce_mean(tf.square(last - target))
