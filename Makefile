@@ -5,12 +5,12 @@ VENV := .venv
 EDGE_VENV := .venv-edge
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test assets clean
+.PHONY: demo test assets bench bench-full bench-arm clean
 
 # Main environment: TensorFlow for training and conversion, ai-edge-litert, tests.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,demo,test]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,demo,test,bench]"
 	touch $@
 
 # Edge environment, our stand-in for a device: tflite-runtime 2.14, NumPy < 2, no TensorFlow.
@@ -33,6 +33,24 @@ test: $(VENV)/.installed $(EDGE_VENV)/.installed
 	rm -rf $(FIXTURES) && $(VENV)/bin/python tests/make_fixtures.py $(FIXTURES)
 	TFLSTM_EDGE_PYTHON=$(abspath $(EDGE_VENV))/bin/python $(VENV)/bin/python -m pytest -q
 	$(EDGE_VENV)/bin/python -m pytest -q tests/runtime
+
+# Benchmarks (benchmarks/run.py): quick is what CI smoke-runs; full takes about 15 minutes.
+bench: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.run --suite quick --out build/bench
+
+bench-full: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.run --suite full --out build/bench-full
+
+# The runtime part of the benchmark on aarch64 under qemu user-mode emulation: builds
+# the models and a TensorFlow reference on this machine, sets up an arm64 Python root
+# (Debian packages + aarch64 wheels), then runs the runner there against that reference.
+# Emulated timings are not hardware timings: only ratios are shown.
+ARM_OUT := build/bench-arm
+bench-arm: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.run --suite quick --peers=false --out $(ARM_OUT)/x86_64
+	ARM_WHEELS="ai-edge-litert==2.3.0 numpy==2.4.6 flatbuffers==25.12.19 absl-py==2.5.1" bash benchmarks/arm/setup.sh
+	benchmarks/arm/run.sh -m benchmarks.run --suite quick --emulated --backend litert \
+		--models_dir $(ARM_OUT)/x86_64/models --out $(ARM_OUT)/aarch64
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) build demo_out .pytest_cache

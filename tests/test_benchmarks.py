@@ -1,0 +1,35 @@
+"""The benchmark runner's quick suite runs, and every method matches TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED = {
+    "bare_invoke", "tflstm_step", "tflstm_streams_64", "tflstm_step_many_64", "numpy_step",
+    "tfkeras_unfused_state_io", "sliding_window_7", "sliding_window_32",
+    "keras3_stateful_predict_on_batch", "keras3_stateful_call", "tfkeras_stateful_predict_on_batch",
+    "tfkeras_stateful_call", "onnxruntime_lstm",
+}
+
+
+def test_quick_suite_produces_every_method_within_tolerance(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--suite=quick", f"--out={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = results["rows"]
+    assert {r["method"] for r in rows} == EXPECTED
+    for row in rows:
+        assert row["median_us"] and row["median_us"] > 0, row
+        assert row["max_abs_error"] is not None, row
+        if row["tolerance"] is not None:
+            assert row["max_abs_error"] <= row["tolerance"], row
+    assert {r["quantization"] for r in rows if r["method"] == "tflstm_step"} == {"float32", "dynamic", "int8"}
+    assert (tmp_path / "results.md").read_text().count("| S |") == len(rows)
+    assert list(tmp_path.glob("latency_S_t1.png"))
