@@ -55,9 +55,10 @@ class Engine:
         get_tensor: get_tensor(index) returns a copy of tensor `index`.
         invoke: runs the model.
         reset_variables: resets every variable (state) tensor to zero.
+        view: view(index) returns a numpy array over tensor `index`'s buffer,
+            valid for the engine's life (tensors are allocated once).
         interpreter: the wrapped interpreter. Its own `invoke()` refuses to run
-            while this engine exists (the bound calls hold its internals); use
-            the engine's calls.
+            while views of its buffers exist; use the engine's calls.
     """
 
     backend: str
@@ -65,6 +66,7 @@ class Engine:
     get_tensor: Callable[[int], np.ndarray]
     invoke: Callable[[], None]
     reset_variables: Callable[[], None]
+    view: Callable[[int], np.ndarray]
     interpreter: Any
 
 
@@ -90,14 +92,17 @@ def make_engine(
     )
     interpreter.allocate_tensors()
     # The public set_tensor/invoke/get_tensor re-check their arguments and the
-    # interpreter's references on every call; the wrapped object underneath does
-    # the same work without that per-call cost. Both backends share it.
+    # interpreter's references on every call, and invoke() refuses to run while
+    # numpy views of the buffers exist. The wrapped object underneath (shared by
+    # every backend) does the same work without those checks, so the runtime can
+    # keep views of the input, output and state buffers and copy through them.
     raw = getattr(interpreter, "_interpreter", None)
     if raw is not None and all(hasattr(raw, m) for m in ("SetTensor", "GetTensor", "Invoke")):
         return Engine(
-            name, raw.SetTensor, raw.GetTensor, raw.Invoke, raw.ResetVariableTensors, interpreter
+            name, raw.SetTensor, raw.GetTensor, raw.Invoke, raw.ResetVariableTensors,
+            lambda index: interpreter.tensor(index)(), interpreter,
         )
-    return Engine(
-        name, interpreter.set_tensor, interpreter.get_tensor, interpreter.invoke,
-        interpreter.reset_all_variables, interpreter,
+    raise ImportError(
+        f"The {name} interpreter lacks the calls tflstm binds (SetTensor, GetTensor, Invoke); "
+        "use ai-edge-litert >= 2.3 or tflite-runtime 2.14."
     )

@@ -110,6 +110,30 @@ class StateTable:
             array[index] = state[name].reshape(len(rows), *self.row_shapes[name])
 
 
+_FLOAT32 = np.dtype(np.float32)
+
+
+class _Bound:
+    """An engine with numpy views over its input, output and state buffers, made once.
+
+    The hot path copies into and out of these views instead of going through
+    set_tensor/get_tensor, and never reshapes per step.
+    """
+
+    def __init__(self, engine: Engine, model: StreamingModel) -> None:
+        self.engine = engine
+        self.invoke = engine.invoke
+        self.input = engine.view(model._input.tensor_index)
+        self.outputs = {o.name: engine.view(o.tensor_index) for o in model._outputs}
+        self.states = {name: engine.view(index) for name, index, _ in model._state_slots}
+        first = self.outputs[model._outputs[0].name]
+        # Input rank -> (accepted input shape, first output view without the dropped leading 1s).
+        self.by_rank = {
+            rank: (shape, first.reshape(first.shape[drop:]) if all(d == 1 for d in first.shape[:drop]) else first)
+            for rank, (shape, drop) in model._ranks.items()
+        }
+
+
 class StreamingModel:
     """A fused-LSTM step model run one time step at a time, with its state carried.
 
@@ -161,8 +185,8 @@ class StreamingModel:
             )
         self._content = content
         self._engine_options = {"num_threads": num_threads, "backend": backend, "xnnpack": experimental_xnnpack}
-        self._engine = make_engine(content, **self._engine_options)
-        self.backend = self._engine.backend
+        engine = make_engine(content, **self._engine_options)
+        self.backend = engine.backend
         self._input: TensorSpec = self.metadata.inputs[0]
         self._outputs = self.metadata.outputs
         self._states = self.metadata.states
@@ -197,7 +221,7 @@ class StreamingModel:
         leading_ones = next((k for k, d in enumerate(in_shape) if d != 1), len(in_shape))
         # Accepted input ranks -> (input shape without the dropped leading 1s, dims to drop from outputs).
         self._ranks = {len(in_shape) - k: (in_shape[k:], k) for k in range(leading_ones + 1)}
-        self._row_input = np.zeros(in_shape, dtype=self._input.dtype)
+        self._main = _Bound(engine, self)
 
     # ---- properties ------------------------------------------------------------
     @property
@@ -249,20 +273,18 @@ class StreamingModel:
         result: Output = outputs[self._outputs[0].name] if len(outputs) == 1 else outputs
         return result if self._postprocess is None else self._postprocess(result)
 
-    def _run(self, engine: Engine, x: Any) -> Output:
-        """Sets the input, invokes and returns the finished output(s) of `engine`."""
-        if self._fast:  # float model, no conversions: the hot path
-            x = np.asarray(x)
-            shapes = self._ranks.get(x.ndim)
-            if shapes is not None and x.shape == shapes[0] and x.dtype == np.float32:
-                engine.set_tensor(self._input.tensor_index, x.reshape(self._input.shape))
-                engine.invoke()
-                y = engine.get_tensor(self._outputs[0].tensor_index)
-                return y.reshape(y.shape[shapes[1]:]) if shapes[1] else y
+    def _run(self, bound: _Bound, x: Any) -> Output:
+        """Sets the input, invokes and returns the finished output(s) of `bound`."""
+        if self._fast and type(x) is np.ndarray and x.dtype is _FLOAT32:  # the hot path
+            entry = bound.by_rank.get(x.ndim)
+            if entry is not None and x.shape == entry[0]:
+                bound.input[...] = x
+                bound.invoke()
+                return entry[1].copy()
         prepared, drop = self._prepare(x)
-        engine.set_tensor(self._input.tensor_index, prepared)
-        engine.invoke()
-        return self._finish({o.name: engine.get_tensor(o.tensor_index) for o in self._outputs}, drop)
+        bound.input[...] = prepared
+        bound.invoke()
+        return self._finish({name: view.copy() for name, view in bound.outputs.items()}, drop)
 
     # ---- moving state between the table and the interpreter ---------------------------
     def _evict(self) -> None:
@@ -272,9 +294,9 @@ class StreamingModel:
             return
         self._resident = None
         index, count = StateTable.index(rows), len(rows)
-        get_tensor, arrays = self._engine.get_tensor, self._table.arrays
-        for name, tensor, _ in self._state_slots:
-            arrays[name][index] = get_tensor(tensor)[:count]
+        arrays = self._table.arrays
+        for name, view in self._main.states.items():
+            arrays[name][index] = view[:count]
 
     def _load(self, rows: tuple[int, ...]) -> None:
         """Makes `rows` (at most batch_size of them) resident in the interpreter."""
@@ -283,14 +305,14 @@ class StreamingModel:
             index = list(rows) + [rows[-1]] * (self.batch_size - len(rows))
         else:
             index = StateTable.index(rows)
-        set_tensor, arrays = self._engine.set_tensor, self._table.arrays
-        for name, tensor, shape in self._state_slots:
-            set_tensor(tensor, arrays[name][index])
+        arrays = self._table.arrays
+        for name, view in self._main.states.items():
+            view[...] = arrays[name][index]
         self._resident = rows
 
     def _read_rows(self, rows: tuple[int, ...]) -> State:
         if self._resident == rows:
-            return {n: self._engine.get_tensor(i)[: len(rows)] for n, i, _ in self._state_slots}
+            return {name: view[: len(rows)].copy() for name, view in self._main.states.items()}
         return self._table.read(rows)
 
     def _write_rows(self, rows: tuple[int, ...], state: Mapping[str, np.ndarray]) -> None:
@@ -333,16 +355,17 @@ class StreamingModel:
         """
         checked = self._check_state(state, self.batch_size)
         self._evict()
-        for name, index, shape in self._state_slots:
-            self._engine.set_tensor(index, checked[name].reshape(shape))
-        y = self._run(self._engine, x)
-        return y, {name: self._engine.get_tensor(index) for name, index, _ in self._state_slots}
+        states = self._main.states
+        for name, view in states.items():
+            view[...] = checked[name]
+        y = self._run(self._main, x)
+        return y, {name: view.copy() for name, view in states.items()}
 
     def step(self, x: Any) -> Output:
         """One step of the model's own state, which advances; see `run_step`."""
         if self._resident is not self._own_rows:
             self._load(self._own_rows)
-        return self._run(self._engine, x)
+        return self._run(self._main, x)
 
     @property
     def state(self) -> State:
@@ -417,12 +440,10 @@ class StreamingModel:
             raise InputError(
                 f"`x` of a row stream must be one time step of shape [{self.input_depth}], got {shape}."
             )
-        block = self._row_input
-        block[0, : len(xs)] = self._convert(stacked)
-        engine = self._engine
-        engine.set_tensor(self._input.tensor_index, block)
-        engine.invoke()
-        raw = {o.name: engine.get_tensor(o.tensor_index)[0] for o in self._outputs}
+        main = self._main
+        main.input[0, : len(xs)] = self._convert(stacked)
+        main.invoke()
+        raw = {name: view[0].copy() for name, view in main.outputs.items()}
         if self._fast:
             y = raw[self._outputs[0].name]
             return [y[k] for k in range(len(xs))]
@@ -439,37 +460,37 @@ class Stream:
     def __init__(self, model: StreamingModel, key: Hashable) -> None:
         self.key = key
         self._model = model
-        self._engine: Engine | None = None
+        self._bound: _Bound | None = None
         self._row = -1
         if model.streams_mode == "interpreter":
-            self._engine = make_engine(model._content, **model._engine_options)
+            self._bound = _Bound(make_engine(model._content, **model._engine_options), model)
             self._write(model.zero_state())
         else:
             self._row = model._table.add_row()
 
     def _write(self, state: Mapping[str, np.ndarray]) -> None:
-        if self._engine is not None:
-            for name, index, shape in self._model._state_slots:
-                self._engine.set_tensor(index, np.asarray(state[name]).reshape(shape))
+        if self._bound is not None:
+            for name, view in self._bound.states.items():
+                view[...] = state[name]
         else:
             self._model._write_rows((self._row,), state)
 
     def step(self, x: Any) -> Output:
         """One step of this stream: x float [features]; returns its output."""
         model = self._model
-        if self._engine is not None:
-            return model._run(self._engine, x)
+        if self._bound is not None:
+            return model._run(self._bound, x)
         if model.batch_size == 1:
             if model._resident != (self._row,):
                 model._load((self._row,))
-            return model._run(model._engine, x)
+            return model._run(model._main, x)
         return model._step_rows([self], [x])[0]
 
     @property
     def state(self) -> State:
         """A copy of this stream's state, by name ([1, ...] per tensor)."""
-        if self._engine is not None:
-            return {n: self._engine.get_tensor(i) for n, i, _ in self._model._state_slots}
+        if self._bound is not None:
+            return {name: view.copy() for name, view in self._bound.states.items()}
         return self._model._read_rows((self._row,))
 
     @state.setter
@@ -490,8 +511,8 @@ class Stream:
 
     def _close(self) -> None:
         model = self._model
-        if self._engine is None:
+        if self._bound is None:
             if model._resident is not None and self._row in model._resident:
                 model._evict()
             model._table.remove_row(self._row)
-        self._engine = None
+        self._bound = None
