@@ -110,9 +110,20 @@ def timed_row(row: Row, latency, baseline_latency=None, baseline: str | None = N
     return row
 
 
+def limit_blas_threads(threads: int) -> str:
+    """Caps NumPy's BLAS threads (the NumPy peer) at `threads`, as the interpreters are."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return "BLAS threads not capped (pip install threadpoolctl)"
+    threadpool_limits(limits=threads, user_api="blas")
+    return ""
+
+
 def bench_size(size: str, files: ModelFiles, suite: dict, threads: int, weights: dict | None) -> list[Row]:
     """Every method on one model size and thread count."""
     backend = _BACKEND.value
+    blas_note = limit_blas_threads(threads)
     with np.load(files.reference) as npz:
         x, y = npz["x"], npz["y"]
     steps, warmup = suite["steps"][size], suite["warmup"]
@@ -160,7 +171,11 @@ def bench_size(size: str, files: ModelFiles, suite: dict, threads: int, weights:
         log.info("%s step_many %d: %.1f us per call, %.0f stream-steps/s", size, batch, latency.median_us,
                  rows[-1].steps_per_second)
     if weights is not None:
-        rows.extend(bench_peers(size, files, weights, threads, x, y, steps, warmup))
+        peer_rows = bench_peers(size, files, weights, threads, x, y, steps, warmup)
+        for row in peer_rows:
+            if row.method == "numpy_step" and blas_note:
+                row.note = blas_note
+        rows.extend(peer_rows)
     return rows
 
 

@@ -60,7 +60,7 @@ def measure(step: StepFunction, steps: int, warmup: int) -> Latency:
 
 
 def measure_alternating(
-    step: StepFunction, baseline: StepFunction, steps: int, warmup: int, rounds: int = 10
+    step: StepFunction, baseline: StepFunction, steps: int, warmup: int, rounds: int = 20
 ) -> tuple[Latency, Latency]:
     """Times `step` and `baseline` in alternating blocks, so both see the same machine state.
 

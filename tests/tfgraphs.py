@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -79,8 +78,3 @@ def step_through(model: bytes, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.
         outputs.append(result["y"])
     return np.concatenate(outputs), state
 
-
-def write(tmp: Path, name: str, model: bytes) -> Path:
-    path = tmp / name
-    path.write_bytes(model)
-    return path

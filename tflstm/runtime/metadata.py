@@ -73,17 +73,17 @@ def load_metadata(view: TFLiteModelView) -> ModelMetadata:
         raise ModelError(f"The model's tflstm metadata is unreadable: {err}") from err
 
 
-def read_metadata(content: bytes) -> ModelMetadata:
-    """The tflstm metadata embedded in `.tflite` bytes; ModelError if there is none."""
-    view = _view(content)
-    data = view.metadata(METADATA_NAME)
-    if data is None:
-        raise ModelError("The model has no tflstm metadata: convert it with tflstm.convert.from_session.")
-    return load_metadata(view)
-
-
-def _view(content: bytes) -> TFLiteModelView:
+def open_model(content: bytes) -> TFLiteModelView:
+    """A read-only view of `.tflite` bytes; ModelError if they are not a model."""
     try:
         return TFLiteModelView(content)
     except ValueError as err:
         raise ModelError(str(err)) from err
+
+
+def read_metadata(content: bytes) -> ModelMetadata:
+    """The tflstm metadata embedded in `.tflite` bytes; ModelError if there is none."""
+    view = open_model(content)
+    if view.metadata(METADATA_NAME) is None:
+        raise ModelError("The model has no tflstm metadata: convert it with tflstm.convert.from_session.")
+    return load_metadata(view)

@@ -28,9 +28,8 @@ import numpy as np
 from tflstm.format import ModelMetadata, StateSpec, TensorSpec
 from tflstm.runtime.backend import Engine, make_engine
 from tflstm.runtime.errors import InputError, ModelError, StateError
-from tflstm.runtime.metadata import load_metadata
+from tflstm.runtime.metadata import load_metadata, open_model
 from tflstm.runtime.state_file import read_state, write_state
-from tflstm.tflite_reader import TFLiteModelView
 
 State = dict[str, np.ndarray]
 Output = np.ndarray | dict[str, np.ndarray]
@@ -63,6 +62,7 @@ class StateTable:
         self.arrays = {s.name: _zero(s, (batch_size, *s.shape[1:])) for s in specs}
         self.size = batch_size
         self._free: list[int] = []
+        self._row_views: dict[int, list[np.ndarray]] = {}
 
     def add_row(self) -> int:
         """A new zeroed row (reusing a removed one when there is one)."""
@@ -77,12 +77,20 @@ class StateTable:
                     grown = _zero(spec, (max(2 * capacity, 8), *self.row_shapes[spec.name]))
                     grown[:capacity] = self.arrays[spec.name]
                     self.arrays[spec.name] = grown
+                self._row_views.clear()  # they view the old arrays
         self.zero((row,))
         return row
 
     def remove_row(self, row: int) -> None:
         """Makes `row` available for a new stream."""
         self._free.append(row)
+
+    def row_views(self, row: int) -> list[np.ndarray]:
+        """Views of one row, [1, *row_shape] per state in spec order (cached)."""
+        views = self._row_views.get(row)
+        if views is None:
+            views = self._row_views[row] = [self.arrays[s.name][row : row + 1] for s in self.specs]
+        return views
 
     @staticmethod
     def index(rows: tuple[int, ...]) -> slice | list[int]:
@@ -121,11 +129,12 @@ class _Bound:
     """
 
     def __init__(self, engine: Engine, model: StreamingModel) -> None:
-        self.engine = engine
+        self.engine = engine  # keeps the interpreter, and so the viewed buffers, alive
         self.invoke = engine.invoke
         self.input = engine.view(model._input.tensor_index)
         self.outputs = {o.name: engine.view(o.tensor_index) for o in model._outputs}
         self.states = {name: engine.view(index) for name, index, _ in model._state_slots}
+        self.state_list = list(self.states.values())  # in metadata order, like StateTable.specs
         first = self.outputs[model._outputs[0].name]
         # Input rank -> (accepted input shape, first output view without the dropped leading 1s).
         self.by_rank = {
@@ -173,11 +182,7 @@ class StreamingModel:
         if streams not in STREAM_MODES:
             raise ValueError(f"`streams` must be one of {STREAM_MODES}, got {streams!r}.")
         content = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
-        try:
-            view = TFLiteModelView(content)
-        except ValueError as err:
-            raise ModelError(str(err)) from err
-        self.metadata: ModelMetadata = load_metadata(view)
+        self.metadata: ModelMetadata = load_metadata(open_model(content))
         if self.metadata.kind != "step":
             raise ModelError(
                 f"Expected a step model (converted with streaming=True), got a "
@@ -293,6 +298,10 @@ class StreamingModel:
         if rows is None:
             return
         self._resident = None
+        if len(rows) == 1 and self.batch_size == 1:  # the common swap: plain copies between views
+            for row_view, state_view in zip(self._table.row_views(rows[0]), self._main.state_list):
+                row_view[...] = state_view
+            return
         index, count = StateTable.index(rows), len(rows)
         arrays = self._table.arrays
         for name, view in self._main.states.items():
@@ -301,6 +310,11 @@ class StreamingModel:
     def _load(self, rows: tuple[int, ...]) -> None:
         """Makes `rows` (at most batch_size of them) resident in the interpreter."""
         self._evict()
+        if len(rows) == 1 and self.batch_size == 1:
+            for row_view, state_view in zip(self._table.row_views(rows[0]), self._main.state_list):
+                state_view[...] = row_view
+            self._resident = rows
+            return
         if len(rows) < self.batch_size:
             index = list(rows) + [rows[-1]] * (self.batch_size - len(rows))
         else:
