@@ -273,8 +273,10 @@ def main(argv: list[str]) -> int:
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             from benchmarks import models
             import tensorflow as tf
+            from absl import logging as absl_logging
 
             tf.get_logger().setLevel("ERROR")
+            absl_logging.set_verbosity(absl_logging.ERROR)
             log.info("building model %s", size)
             files = models.build(size, out / "models", suite["quantizations"], suite["batches"], STREAMS, CHECK_STEPS)
             weights = models.peer_weights(files) if _PEERS.value else None

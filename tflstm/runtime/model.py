@@ -181,16 +181,18 @@ class StreamingModel:
     ) -> None:
         if streams not in STREAM_MODES:
             raise ValueError(f"`streams` must be one of {STREAM_MODES}, got {streams!r}.")
-        content = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+        if isinstance(model, (bytes, bytearray)):
+            content, self._source = bytes(model), bytes(model)
+        else:
+            content, self._source = Path(model).read_bytes(), str(model)
         self.metadata: ModelMetadata = load_metadata(open_model(content))
         if self.metadata.kind != "step":
             raise ModelError(
                 f"Expected a step model (converted with streaming=True), got a "
                 f"{self.metadata.kind!r} model."
             )
-        self._content = content
         self._engine_options = {"num_threads": num_threads, "backend": backend, "xnnpack": experimental_xnnpack}
-        engine = make_engine(content, **self._engine_options)
+        engine = make_engine(self._source, **self._engine_options)
         self.backend = engine.backend
         self._input: TensorSpec = self.metadata.inputs[0]
         self._outputs = self.metadata.outputs
@@ -477,7 +479,7 @@ class Stream:
         self._bound: _Bound | None = None
         self._row = -1
         if model.streams_mode == "interpreter":
-            self._bound = _Bound(make_engine(model._content, **model._engine_options), model)
+            self._bound = _Bound(make_engine(model._source, **model._engine_options), model)
             self._write(model.zero_state())
         else:
             self._row = model._table.add_row()
