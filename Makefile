@@ -48,7 +48,7 @@ bench-full: $(VENV)/.installed
 ARM_OUT := build/bench-arm
 bench-arm: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.run --suite quick --peers=false --out $(ARM_OUT)/x86_64
-	ARM_WHEELS="ai-edge-litert==2.3.0 numpy==2.4.6 flatbuffers==25.12.19 absl-py==2.5.1" bash benchmarks/arm/setup.sh
+	bash benchmarks/arm/setup.sh
 	benchmarks/arm/run.sh -m benchmarks.run --suite quick --emulated --backend litert \
 		--models_dir $(ARM_OUT)/x86_64/models --out $(ARM_OUT)/aarch64
 

@@ -15,11 +15,8 @@
 # Environment: ARM_ROOT, ARM_SITE as for setup.sh; ARM_CPU (default cortex-a72).
 set -euo pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$REPO/$1" ;; esac; }
-ROOT=$(abspath "${ARM_ROOT:-build/arm/root}")
-SITE=$(abspath "${ARM_SITE:-build/arm/site}")
+# shellcheck source=benchmarks/arm/paths.sh
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"
 CPU=${ARM_CPU:-cortex-a72}
 
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }

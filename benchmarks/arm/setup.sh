@@ -25,19 +25,15 @@
 #   ARM_ROOT     arm64 root        (default build/arm/root; relative paths are taken from the repo root)
 #   ARM_SITE     aarch64 wheels    (default build/arm/site; same)
 #   ARM_MIRROR   Debian mirror     (default http://deb.debian.org/debian)
-#   ARM_WHEELS   pip requirements  (default "ai-edge-litert==2.3.0 numpy==2.4.6 flatbuffers==25.12.19")
+#   ARM_WHEELS   pip requirements  (default "ai-edge-litert==2.3.0 numpy==2.4.6 flatbuffers==25.12.19 absl-py==2.5.1")
 #   ARM_PIP      pip command       (default REPO/.venv/bin/pip, else "python3.11 -m pip")
 set -euo pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-
-abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$REPO/$1" ;; esac; }
-ROOT=$(abspath "${ARM_ROOT:-build/arm/root}")
-SITE=$(abspath "${ARM_SITE:-build/arm/site}")
+# shellcheck source=benchmarks/arm/paths.sh
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"
 SUITE=bookworm
 MIRROR=${ARM_MIRROR:-http://deb.debian.org/debian}
-WHEELS=${ARM_WHEELS:-ai-edge-litert==2.3.0 numpy==2.4.6 flatbuffers==25.12.19}
+WHEELS=${ARM_WHEELS:-ai-edge-litert==2.3.0 numpy==2.4.6 flatbuffers==25.12.19 absl-py==2.5.1}
 PLATFORMS=(--platform manylinux_2_27_aarch64 --platform manylinux_2_17_aarch64
            --platform manylinux2014_aarch64)
 if [[ -n "${ARM_PIP:-}" ]]; then
