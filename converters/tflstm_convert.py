@@ -27,7 +27,7 @@ from tflstm.format import QUANTIZATIONS
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint_dir", None, "Checkpoint directory (spec.json + model.ckpt).", required=True)
 _OUT = flags.DEFINE_string("out_dir", None, "Output folder.", required=True)
-_QUANTIZE = flags.DEFINE_multi_enum("quantize", list(QUANTIZATIONS), list(QUANTIZATIONS), "Quantizations to write.")
+_QUANTIZE = flags.DEFINE_list("quantize", list(QUANTIZATIONS), f"Quantizations to write, of {QUANTIZATIONS}.")
 _BATCHES = flags.DEFINE_list("step_batch_sizes", ["1"], "Batch sizes of the step models.")
 _DATA = flags.DEFINE_string("data", None, "Held-out .npz (x, optional y); default: the spec's dataset.")
 _CALIBRATION = flags.DEFINE_integer("calibration_size", 100, "Sequences used to calibrate int8.", lower_bound=1)
@@ -35,6 +35,8 @@ _INT8_IO = flags.DEFINE_bool("int8_io", False, "int8 inputs/outputs for int8 mod
 
 flags.register_validator("checkpoint_dir", lambda p: p is None or Path(p, "spec.json").is_file(),
                          message="--checkpoint_dir must contain spec.json")
+flags.register_validator("quantize", lambda v: bool(v) and set(v) <= set(QUANTIZATIONS),
+                         message=f"--quantize takes a comma-separated list of {', '.join(QUANTIZATIONS)}")
 flags.register_validator("step_batch_sizes", lambda v: all(s.isdigit() and int(s) > 0 for s in v),
                          message="--step_batch_sizes must be positive integers")
 
