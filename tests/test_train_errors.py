@@ -106,3 +106,27 @@ def test_op_newer_than_oldest_runtime_is_refused():
 def test_not_a_flatbuffer_is_rejected():
     with pytest.raises(ValueError, match="Expected a .tflite flatbuffer"):
         flatbuf.read_model(b"not a model at all")
+
+
+def test_int8_cell_state_scale_is_capped_where_the_kernel_works():
+    """A cell-state scale above 2^-9 (|c| > 64) makes the integer kernel compute garbage."""
+    from tflstm.convert import streaming
+
+    with tf.Graph().as_default() as graph:
+        x = tf.compat.v1.placeholder(tf.float32, [3, 1, 2], name="x")
+        out, _ = tflstm.dynamic_rnn([tflstm.TFLiteLSTMCell(4), tflstm.TFLiteLSTMCell(3)], x)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            data = np.random.default_rng(0).normal(size=(20, 3, 1, 2)).astype(np.float32)
+            model = tflstm.convert.from_session(
+                sess, [x], [out], quantize="int8", representative_dataset=lambda: ([d] for d in data)
+            )
+    parsed = flatbuf.read_model(model)
+    ops = checks.fused_lstm_ops(parsed, expected=2)
+    cell = parsed.subgraphs[0].tensors[int(ops[1].inputs[19])]
+    assert flatbuf.tensor_dtype(cell) == "int16"
+    assert streaming.limit_cell_state_scales(parsed, ops) == []  # calibrated within range
+    cell.quantization.scale = np.array([2.0**-7], np.float32)
+    (message,) = streaming.limit_cell_state_scales(parsed, ops)
+    assert "fused LSTM op 1: calibrated cell state range +-256 exceeds the +-64" in message
+    assert float(cell.quantization.scale[0]) == 2.0**-9
