@@ -75,8 +75,29 @@ def test_graph_without_tflstm_loop_is_rejected():
         x = _placeholder([1, 2])
         y = tf.identity(x * 2.0)
         with tf.compat.v1.Session(graph=graph) as sess:
-            with pytest.raises(ValueError, match="no tflstm.dynamic_rnn"):
+            with pytest.raises(ValueError, match="No tflstm.dynamic_rnn feeds the requested outputs"):
                 tflstm.convert.from_session(sess, [x], [y])
+
+
+def test_conversion_arguments_are_checked():
+    with tf.Graph().as_default() as graph:
+        x = tf.compat.v1.placeholder(tf.float32, [None, 1, 3], name="x")
+        out, final_state = tflstm.dynamic_rnn(tflstm.TFLiteLSTMCell(4), x)
+        one = tf.compat.v1.placeholder(tf.float32, [1, 1, 3], name="one")
+        step_out, step_state = tflstm.dynamic_rnn(tflstm.TFLiteLSTMCell(4, name="other"), one)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            with pytest.raises(ValueError, match=r"static shapes.*got \[\[None, 1, 3\]\]"):
+                tflstm.convert.from_session(sess, [x], [out])
+            with pytest.raises(ValueError, match="outputs every layer's state already"):
+                tflstm.convert.from_session(sess, [one], [step_out, step_state[0].h], streaming=True)
+            with pytest.raises(ValueError, match="needs a `representative_dataset`"):
+                tflstm.convert.from_session(sess, [one], [step_out], quantize="int8")
+            with pytest.raises(ValueError, match="`quantize` must be one of"):
+                tflstm.convert.from_session(sess, [one], [step_out], quantize="int4")
+            # The graph's other loop does not feed these outputs: one fused op is expected.
+            model = flatbuf.read_model(tflstm.convert.from_session(sess, [one], [step_out]))
+            assert flatbuf.op_names(model).count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1
 
 
 def test_unfused_model_fails_loudly_with_the_op_list():

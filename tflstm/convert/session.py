@@ -14,7 +14,7 @@ from tflstm.format import (
     METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, ModelMetadata, state_name,
 )
 from tflstm.tflite_reader import TFLiteModelView
-from tflstm.train.rnn import loop_records
+from tflstm.train.rnn import LoopRecord, loop_records
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,22 @@ log = logging.getLogger(__name__)
 def _signature_name(tensor: tf.Tensor) -> str:
     name = tensor.name
     return name[:-2] if name.endswith(":0") else name.replace(":", "_")
+
+
+def _loops_feeding(outputs: Sequence[tf.Tensor], loops: list[LoopRecord]) -> list[LoopRecord]:
+    """The loops whose outputs or final state the `outputs` depend on, in build order."""
+    seen: set[tf.Operation] = set()
+    pending = [t.op for t in outputs]
+    while pending:
+        op = pending.pop()
+        if op not in seen:
+            seen.add(op)
+            pending.extend(t.op for t in op.inputs)
+            pending.extend(op.control_inputs)
+    return [
+        loop for loop in loops
+        if loop.outputs.op in seen or any(t.op in seen for state in loop.final_state for t in state)
+    ]
 
 
 def from_session(
@@ -68,11 +84,10 @@ def from_session(
         ValueError: on bad arguments.
         ConversionError: when the converted model is not what was asked for.
     """
-    graph = sess.graph
-    loops = loop_records(graph)
+    loops = _loops_feeding(output_tensors, loop_records(sess.graph))
     if not loops:
         raise ValueError(
-            "The session's graph has no tflstm.dynamic_rnn: build the LSTM layers with "
+            "No tflstm.dynamic_rnn feeds the requested outputs: build the LSTM layers with "
             "tflstm.TFLiteLSTMCell inside tflstm.dynamic_rnn."
         )
     cells = [cell for loop in loops for cell in loop.cells]
@@ -92,6 +107,16 @@ def from_session(
         raise ValueError(
             "A streaming model takes one time step per invoke: build the graph with inputs of "
             f"shape [1, batch, depth], got {[t.shape.as_list() for t in inputs]}."
+        )
+    if any(not t.shape.is_fully_defined() or t.shape.rank != 3 for t in inputs):
+        raise ValueError(
+            "Inputs must be time-major [time, batch, depth] with static shapes (rebuild the graph "
+            f"for the target shape), got {[t.shape.as_list() if t.shape.rank else t.shape for t in inputs]}."
+        )
+    if streaming and any(t.name in final_states for t in outputs):
+        raise ValueError(
+            "A streaming model outputs every layer's state already (`<layer>/h`, `<layer>/c`): "
+            "drop the final-state tensors from `output_tensors`."
         )
     graph_outputs = [t for t in outputs if t.name not in final_states]
     # Converting only state outputs would prune the loop: keep its output meanwhile.
