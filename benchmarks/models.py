@@ -88,10 +88,10 @@ def peer_weights(files: ModelFiles) -> dict:
 
     spec = builder.ModelSpec.load(files.checkpoint)
     reader = tf.train.load_checkpoint(str(files.checkpoint / builder.CHECKPOINT_PREFIX))
-    names = [
-        f"{direction}_to_{gate}_w" for direction in ("input", "recurrent")
-        for gate in ("input", "forget", "cell", "output")
-    ] + [f"{gate}_bias" for gate in ("input", "forget", "cell", "output")]
+    from tflstm.train.cell import WEIGHT_SLOTS
+
+    # The peers take plain LSTMs: no peephole or projection weights.
+    names = [name for name in WEIGHT_SLOTS if not name.startswith(("cell_to_", "projection"))]
     return {
         "layers": [
             {name: reader.get_tensor(f"rnn/lstm_{k}/{name}") for name in names}

@@ -12,13 +12,8 @@ from typing import Any
 
 import numpy as np
 
-_FILE_IDENTIFIER = b"TFL3"
+from tflstm.tflite_reader import FILE_IDENTIFIER, TENSOR_DTYPES, check_identifier
 
-# numpy dtype names of the TFLite tensor types tflstm meets.
-_NUMPY_DTYPES = {
-    "FLOAT32": "float32", "FLOAT16": "float16", "INT32": "int32", "UINT8": "uint8",
-    "INT64": "int64", "BOOL": "bool", "INT16": "int16", "INT8": "int8", "FLOAT64": "float64",
-}
 
 
 def schema() -> ModuleType:
@@ -36,11 +31,7 @@ def schema() -> ModuleType:
 def read_model(model: bytes | bytearray) -> Any:
     """Parses `.tflite` bytes into a mutable `ModelT`."""
     data = bytes(model)
-    if len(data) < 8 or data[4:8] != _FILE_IDENTIFIER:
-        raise ValueError(
-            f"Expected a .tflite flatbuffer (file identifier {_FILE_IDENTIFIER!r} at byte 4), "
-            f"got {len(data)} bytes starting with {data[:8]!r}."
-        )
+    check_identifier(data)
     return schema().ModelT.InitFromPackedBuf(data, 0)
 
 
@@ -49,7 +40,7 @@ def write_model(model: Any) -> bytes:
     import flatbuffers
 
     builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
     return bytes(builder.Output())
 
 
@@ -86,10 +77,10 @@ def tensor_name(tensor: Any) -> str:
 
 def tensor_dtype(tensor: Any) -> str:
     """numpy dtype name of a `TensorT`, e.g. "float32"."""
-    type_name = _enum_names(schema().TensorType)[tensor.type]
-    if type_name not in _NUMPY_DTYPES:
+    if tensor.type not in TENSOR_DTYPES:
+        type_name = _enum_names(schema().TensorType).get(tensor.type, tensor.type)
         raise ValueError(f"Tensor {tensor_name(tensor)!r} has unsupported type {type_name}.")
-    return _NUMPY_DTYPES[type_name]
+    return TENSOR_DTYPES[tensor.type]
 
 
 def tensor_quantization(tensor: Any) -> tuple[float, int] | None:

@@ -32,8 +32,15 @@ TENSOR_DTYPES = {
     0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool",
     7: "int16", 9: "int8", 10: "float64",
 }
-# BuiltinOperator codes the runtime looks for.
-UNIDIRECTIONAL_SEQUENCE_LSTM = 44
+
+
+def check_identifier(content: bytes) -> None:
+    """Raises ValueError unless `content` carries the .tflite file identifier."""
+    if len(content) < 8 or content[4:8] != FILE_IDENTIFIER:
+        raise ValueError(
+            f"Expected a .tflite flatbuffer (file identifier {FILE_IDENTIFIER!r} at byte 4), "
+            f"got {len(content)} bytes starting with {content[:8]!r}."
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,11 +117,7 @@ class TFLiteModelView:
 
     def __init__(self, content: bytes) -> None:
         content = bytes(content)
-        if len(content) < 8 or content[4:8] != FILE_IDENTIFIER:
-            raise ValueError(
-                f"Expected a .tflite flatbuffer (file identifier {FILE_IDENTIFIER!r} at byte 4), "
-                f"got {len(content)} bytes starting with {content[:8]!r}."
-            )
+        check_identifier(content)
         self.content = content
         self._root = Table(content, int.from_bytes(content[0:4], "little"))
         subgraphs = _tables(self._root, _MODEL["subgraphs"])

@@ -12,7 +12,7 @@ import numpy as np
 from tflstm import fused_op
 from tflstm.format import METADATA_NAME, ModelMetadata, StateSpec, TensorSpec, state_name
 from tflstm.runtime.errors import ModelError
-from tflstm.tflite_reader import UNIDIRECTIONAL_SEQUENCE_LSTM, TensorInfo, TFLiteModelView
+from tflstm.tflite_reader import TensorInfo, TFLiteModelView
 
 
 def _spec(info: TensorInfo, name: str) -> TensorSpec:
@@ -25,7 +25,7 @@ def derive_metadata(view: TFLiteModelView) -> ModelMetadata:
     States are named `lstm_<k>/h` and `lstm_<k>/c` by fused-op order; the input
     is the subgraph's first non-state input and the outputs its non-state outputs.
     """
-    lstm_ops = [op for op in view.operators if op.builtin_code == UNIDIRECTIONAL_SEQUENCE_LSTM]
+    lstm_ops = [op for op in view.operators if op.builtin_code == fused_op.BUILTIN_CODE]
     if not lstm_ops or view.num_subgraphs != 1:
         raise ModelError(
             f"Expected a model with {fused_op.OP_NAME} ops in one subgraph, got "

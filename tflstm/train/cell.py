@@ -15,6 +15,16 @@ from tflstm import fused_op
 from tflstm.train.ophint import LayerHint
 
 
+WEIGHT_SLOTS: dict[str, int] = {
+    **{f"input_to_{g}_w": s for g, s in fused_op.INPUT_WEIGHTS.items()},
+    **{f"recurrent_to_{g}_w": s for g, s in fused_op.RECURRENT_WEIGHTS.items()},
+    **{f"cell_to_{g}_w": s for g, s in fused_op.PEEPHOLE_WEIGHTS.items()},
+    **{f"{g}_bias": s for g, s in fused_op.GATE_BIASES.items()},
+    "projection_w": fused_op.PROJECTION_WEIGHTS,
+}
+"""The cell's variable names and the fused-op input slot each one feeds."""
+
+
 class LSTMStateTuple(NamedTuple):
     """The state of one LSTM layer.
 
@@ -126,38 +136,28 @@ class TFLiteLSTMCell:
                 f"int, got {input_depth!r}."
             )
         n, out = self.num_units, self.output_size
-        weights = self.initializer
-        zeros = tf.compat.v1.zeros_initializer()
-        shapes: dict[str, tuple[list[int], Any]] = {}
-        for gate in fused_op.GATES:
-            shapes[f"input_to_{gate}_w"] = ([n, input_depth], weights)
-        for gate in fused_op.GATES:
-            shapes[f"recurrent_to_{gate}_w"] = ([n, out], weights)
+        shapes = {f"input_to_{g}_w": [n, input_depth] for g in fused_op.GATES}
+        shapes.update({f"recurrent_to_{g}_w": [n, out] for g in fused_op.GATES})
         if self.use_peepholes:
-            for gate in fused_op.PEEPHOLE_WEIGHTS:
-                shapes[f"cell_to_{gate}_w"] = ([n], weights)
-        for gate in fused_op.GATES:
-            init = tf.compat.v1.constant_initializer(self.forget_bias) if gate == "forget" else zeros
-            shapes[f"{gate}_bias"] = ([n], init)
+            shapes.update({f"cell_to_{g}_w": [n] for g in fused_op.PEEPHOLE_WEIGHTS})
+        shapes.update({f"{g}_bias": [n] for g in fused_op.GATES})
         if self.num_proj is not None:
-            shapes["projection_w"] = ([self.num_proj, n], weights)
+            shapes["projection_w"] = [self.num_proj, n]
+
+        def initializer(key: str) -> Any:
+            if key == "forget_bias":
+                return tf.compat.v1.constant_initializer(self.forget_bias)
+            return tf.compat.v1.zeros_initializer() if key.endswith("_bias") else self.initializer
+
         with tf.compat.v1.variable_scope(self.name, default_name="lstm") as scope:
             self.name = scope.name.rsplit("/", 1)[-1]
             self._variables = {
                 key: tf.compat.v1.get_variable(
-                    key, shape=shape, dtype=tf.float32, initializer=init, use_resource=True
+                    key, shape=shape, dtype=tf.float32, initializer=initializer(key), use_resource=True
                 )
-                for key, (shape, init) in shapes.items()
+                for key, shape in shapes.items()
             }
         self._graph = tf.compat.v1.get_default_graph()
-
-    def _slots(self) -> dict[str, int]:
-        slots = {f"input_to_{g}_w": s for g, s in fused_op.INPUT_WEIGHTS.items()}
-        slots.update({f"recurrent_to_{g}_w": s for g, s in fused_op.RECURRENT_WEIGHTS.items()})
-        slots.update({f"cell_to_{g}_w": s for g, s in fused_op.PEEPHOLE_WEIGHTS.items()})
-        slots.update({f"{g}_bias": s for g, s in fused_op.GATE_BIASES.items()})
-        slots["projection_w"] = fused_op.PROJECTION_WEIGHTS
-        return slots
 
     def read_weights(self) -> dict[str, tf.Tensor]:
         """Reads the variables, by weight name; call it outside any loop body.
@@ -188,8 +188,7 @@ class TFLiteLSTMCell:
         """
         if inputs.dtype != tf.float32:
             raise TypeError(f"{self.name}: inputs must be float32, got {inputs.dtype.name}.")
-        slots = self._slots()
-        w = {key: hint.weight(value, slots[key], key) for key, value in weights.items()}
+        w = {key: hint.weight(value, WEIGHT_SLOTS[key], key) for key, value in weights.items()}
         x = hint.step_input(inputs)
         c_prev, h_prev = hint.state_inputs(state.c, state.h)  # c: cell state, h: output state
 
