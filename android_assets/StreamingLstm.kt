@@ -1,20 +1,14 @@
 package tflstm.sample
 
 import android.content.res.AssetManager
-import java.io.ByteArrayOutputStream
 import java.io.Closeable
-import java.io.DataInputStream
-import java.io.DataOutputStream
-import java.io.EOFException
 import java.io.File
 import java.io.FileInputStream
-import java.io.FileOutputStream
 import java.io.IOException
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 import java.nio.MappedByteBuffer
 import java.nio.channels.FileChannel
-import java.util.zip.CRC32
 import org.tensorflow.lite.DataType
 import org.tensorflow.lite.Interpreter
 
@@ -244,126 +238,62 @@ class StreamingLstm @JvmOverloads constructor(model: ByteBuffer, numThreads: Int
     }
 
     /**
-     * Writes the state of [stream] to [file], atomically: to `<file>.tmp`, synced
-     * to storage, then renamed over [file]. A crash leaves the old file or the new
-     * one, never a torn one. The file is small (under 2 KiB for the digits
-     * models), but this is disk I/O: call it off the main thread if the app
-     * enforces StrictMode.
+     * Writes the state of [stream] to [file] in tflstm's state file format, which
+     * Python's `tflstm.runtime` reads too ([TflstmStateFile]): atomically (a
+     * temporary file, synced to storage, renamed over [file]), so a crash leaves the
+     * old file or the new one, never a torn one. The file is small (under 2 KiB for
+     * the digits models), but this is disk I/O: call it off the main thread if the
+     * app enforces StrictMode.
      *
-     * Layout: the magic `TFLSTMK1`; format version (int); byte order of the
-     * payload (`L` or `B`); [fingerprint]; the states (count, then per state its
-     * name, dtype and byte size); the CRC32 of the payload (long); the payload, the
-     * raw state bytes in that order. Header numbers are big-endian
-     * ([DataOutputStream]).
-     *
-     * @param fingerprint the model's weights fingerprint: `fingerprint` in
+     * @param fingerprint the model's weights fingerprint: `metadata.fingerprint` in
      *     manifest.json. [load] refuses a file written for another fingerprint.
      * @throws IOException if the file cannot be written.
      */
     fun save(stream: StreamState, file: File, fingerprint: String) {
         checkStream(stream)
-        val payload = ByteArray(states.map { it.numBytes }.sum())
-        var offset = 0
-        for (i in states.indices) {
+        requireLittleEndian()
+        val entries = states.mapIndexed { i, state ->
+            val bytes = ByteArray(state.numBytes)
             val view = stream.current[i].duplicate()
             view.clear()
-            view.get(payload, offset, states[i].numBytes)
-            offset += states[i].numBytes
+            view.get(bytes)
+            TflstmStateFile.Entry(state.name, typeCode(state.dataType), state.shape.toIntArray(), bytes)
         }
-        val bytes = ByteArrayOutputStream(payload.size + 256)
-        DataOutputStream(bytes).use { out ->
-            out.write(MAGIC)
-            out.writeInt(FILE_VERSION)
-            out.writeByte(NATIVE_ORDER.toInt())
-            out.writeUTF(fingerprint)
-            out.writeInt(states.size)
-            for (state in states) {
-                out.writeUTF(state.name)
-                out.writeUTF(state.dataType.name)
-                out.writeInt(state.numBytes)
-            }
-            out.writeLong(crc32(payload))
-            out.write(payload)
-        }
-
-        val temporary = File(file.path + ".tmp")
-        try {
-            FileOutputStream(temporary).use { out ->
-                bytes.writeTo(out)
-                out.flush()
-                out.fd.sync()
-            }
-            if (!temporary.renameTo(file)) throw IOException("Could not rename $temporary to $file.")
-        } catch (e: IOException) {
-            temporary.delete()
-            throw e
-        }
+        TflstmStateFile.write(file, entries, fingerprint)
     }
 
     /**
-     * Reads a stream written by [save] for this model.
+     * Reads a stream written by [save], or by Python's `save_state`, for this model.
      *
-     * @param fingerprint this model's weights fingerprint (`fingerprint` in
+     * @param fingerprint this model's weights fingerprint (`metadata.fingerprint` in
      *     manifest.json).
      * @return a new stream holding the saved state ([StreamState.steps] is 0).
      * @throws IllegalArgumentException if the file is not a state file, was
-     *     written for another model (fingerprint or state layout), is damaged
-     *     (CRC32 mismatch) or truncated. The message says what was expected.
+     *     written for another model (fingerprint, state names, types or shapes), or
+     *     is damaged (checksum). The message says what was expected.
      * @throws IOException if the file cannot be read.
      */
     fun load(file: File, fingerprint: String): StreamState {
         checkOpen()
-        val bytes = file.readBytes()
-        val payload: ByteArray
-        try {
-            val input = DataInputStream(bytes.inputStream())
-            val magic = ByteArray(MAGIC.size)
-            input.readFully(magic)
-            require(magic.contentEquals(MAGIC)) {
-                "$file is not a StreamingLstm state file: expected the magic ${String(MAGIC, Charsets.US_ASCII)}."
-            }
-            val version = input.readInt()
-            require(version == FILE_VERSION) {
-                "$file has state file version $version; expected $FILE_VERSION."
-            }
-            val order = input.readByte()
-            val savedFingerprint = input.readUTF()
-            require(savedFingerprint == fingerprint) {
-                "$file holds the state of another model: weights fingerprint $savedFingerprint, " +
-                    "expected $fingerprint."
-            }
-            require(order == NATIVE_ORDER) {
-                "$file holds ${orderName(order)} state bytes; expected ${orderName(NATIVE_ORDER)} (this device)."
-            }
-            val count = input.readInt()
-            val layout = (0 until count).map {
-                Triple(input.readUTF(), input.readUTF(), input.readInt())
-            }
-            val expected = states.map { Triple(it.name, it.dataType.name, it.numBytes) }
-            require(layout == expected) {
-                "$file holds states $layout; expected $expected (name, dtype, bytes)."
-            }
-            val crc = input.readLong()
-            payload = ByteArray(expected.map { it.third }.sum())
-            input.readFully(payload)
-            require(input.read() == -1) {
-                "$file is damaged: it has bytes after the ${payload.size}-byte payload its header announces."
-            }
-            require(crc32(payload) == crc) {
-                "$file is damaged: the CRC32 of its payload is ${crc32(payload)}, expected $crc."
-            }
-        } catch (e: EOFException) {
-            throw IllegalArgumentException("$file is truncated: expected a complete StreamingLstm state file.", e)
+        requireLittleEndian()
+        val saved = TflstmStateFile.read(file, fingerprint)
+        val expected = states.map { it.name }.sorted()
+        require(saved.keys.sorted() == expected) {
+            "$file holds states ${saved.keys.sorted()}; expected $expected."
         }
-
+        for (state in states) {
+            val entry = saved.getValue(state.name)
+            require(entry.type == typeCode(state.dataType) && entry.shape.toList() == state.shape) {
+                "$file holds ${state.name} as type ${entry.type} ${entry.shape.toList()}; expected " +
+                    "${typeCode(state.dataType)} ${state.shape}."
+            }
+        }
         val stream = newStream()
-        var offset = 0
         for (i in states.indices) {
             val buffer = stream.current[i]
             buffer.clear()
-            buffer.put(payload, offset, states[i].numBytes)
+            buffer.put(saved.getValue(states[i].name).data)
             buffer.clear()
-            offset += states[i].numBytes
         }
         return stream
     }
@@ -391,8 +321,6 @@ class StreamingLstm @JvmOverloads constructor(model: ByteBuffer, numThreads: Int
         /** The signature tflstm step models run through. */
         const val SIGNATURE = "step"
 
-        private const val FILE_VERSION = 1
-        private val MAGIC = "TFLSTMK1".toByteArray(Charsets.US_ASCII)
         private val STATE_TYPES = listOf(DataType.FLOAT32, DataType.INT8, DataType.INT16)
 
         /**
@@ -413,20 +341,18 @@ class StreamingLstm @JvmOverloads constructor(model: ByteBuffer, numThreads: Int
         private fun directBuffer(size: Int): ByteBuffer =
             ByteBuffer.allocateDirect(size).order(ByteOrder.nativeOrder())
 
-        private const val LITTLE_ENDIAN: Byte = 0x4C  // 'L'
-        private const val BIG_ENDIAN: Byte = 0x42  // 'B'
-        private val NATIVE_ORDER: Byte =
-            if (ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) LITTLE_ENDIAN else BIG_ENDIAN
-
-        private fun orderName(tag: Byte): String = when (tag) {
-            LITTLE_ENDIAN -> "little-endian"
-            BIG_ENDIAN -> "big-endian"
-            else -> "byte order tag $tag"
+        /** State files are little-endian, as are the direct buffers on every Android ABI. */
+        private fun requireLittleEndian() {
+            check(ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
+                "State files hold little-endian bytes; this device is big-endian."
+            }
         }
 
-        private fun crc32(bytes: ByteArray): Long = CRC32().run {
-            update(bytes)
-            value
+        private fun typeCode(type: DataType): Byte = when (type) {
+            DataType.FLOAT32 -> TflstmStateFile.FLOAT32
+            DataType.INT8 -> TflstmStateFile.INT8
+            DataType.INT16 -> TflstmStateFile.INT16
+            else -> throw IllegalArgumentException("Unsupported state type $type.")
         }
 
         /** Fills [buffer] with the zero state of [state]: 0.0, or the zero point. */

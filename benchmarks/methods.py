@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tflstm.runtime import StreamingModel, read_metadata
+from tflstm.format import read_metadata
+from tflstm.runtime import StreamingModel
 from tflstm.runtime.backend import interpreter_module
 
 
@@ -70,6 +71,7 @@ class TflstmStreams:
         self.model = StreamingModel(path, backend=backend, num_threads=threads)
         self.name = f"tflstm_streams_{len(xs)}"
         self._streams = [self.model.stream(k) for k in range(len(xs))]
+        self.count = len(self._streams)
         self._xs = xs
 
     def reset(self) -> None:

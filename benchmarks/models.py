@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tflstm.fused_op import GATES, weight_name
+
 SIZES = {
     # name: (depth, units, outputs, head)
     "S": (3, (32, 16), 1, "binary"),
@@ -57,9 +59,8 @@ def build(
         input_depth=depth, layers=tuple(builder.LayerSpec(u) for u in units), head=head,
         num_outputs=outputs, time_steps=8,
     )
-    model = builder.build(spec, spec.time_steps, None)
+    model = builder.build(spec, spec.time_steps, None, seed=seed)
     with model.graph.as_default(), tf.compat.v1.Session(graph=model.graph) as sess:
-        tf.compat.v1.set_random_seed(seed)
         sess.run(tf.compat.v1.global_variables_initializer())
         files.checkpoint.mkdir(parents=True, exist_ok=True)
         tf.compat.v1.train.Saver().save(sess, str(files.checkpoint / builder.CHECKPOINT_PREFIX))
@@ -88,10 +89,8 @@ def peer_weights(files: ModelFiles) -> dict:
 
     spec = builder.ModelSpec.load(files.checkpoint)
     reader = tf.train.load_checkpoint(str(files.checkpoint / builder.CHECKPOINT_PREFIX))
-    from tflstm.train.cell import WEIGHT_SLOTS
-
     # The peers take plain LSTMs: no peephole or projection weights.
-    names = [name for name in WEIGHT_SLOTS if not name.startswith(("cell_to_", "projection"))]
+    names = [weight_name(kind, gate) for kind in ("input", "recurrent", "bias") for gate in GATES]
     return {
         "layers": [
             {name: reader.get_tensor(f"rnn/lstm_{k}/{name}") for name in names}

@@ -44,6 +44,7 @@ from benchmarks import methods
 from benchmarks.models import SIZES, ModelFiles
 from benchmarks.report import Row, plot, table
 from benchmarks.timing import measure, measure_alternating
+from tflstm.format import TOLERANCES
 
 _SUITE = flags.DEFINE_enum("suite", "quick", ["quick", "full"], "quick: S only, short runs (CI); full: S, M, L.")
 _OUT = flags.DEFINE_string("out", "build/bench", "Output folder.")
@@ -64,7 +65,6 @@ SUITES = {
 }
 STREAMS = 64
 CHECK_STEPS = 24
-TOLERANCE = {"float32": 1e-5, "float16": 5e-3, "dynamic": 0.1, "int8": 0.15}
 SLOW_PEERS = ("keras3_stateful", "tfkeras_stateful")
 
 
@@ -88,7 +88,7 @@ def single_stream_error(step: Callable[[int], object], reset: Callable[[], None]
 
 def streams_error(method: methods.TflstmStreams, y: np.ndarray) -> float:
     method.reset()
-    n = len(method._streams)  # noqa: SLF001 - the benchmark's own helper
+    n = method.count
     return float(max(np.abs(_flat(method.step(i)) - y[i % n, i // n]).max() for i in range(n * CHECK_STEPS)))
 
 
@@ -140,10 +140,10 @@ def bench_size(size: str, files: ModelFiles, suite: dict, threads: int, weights:
         ours_error = single_stream_error(ours.step, ours.reset, y)
         ours_latency, bare_latency = measure_alternating(ours.step, bare.step, steps, warmup)
         rows.append(timed_row(Row("bare_invoke", size, quantize, threads, file_bytes=size_bytes,
-                                  max_abs_error=bare_error, tolerance=TOLERANCE[quantize]), bare_latency))
+                                  max_abs_error=bare_error, tolerance=TOLERANCES[quantize]), bare_latency))
         rows.append(timed_row(
             Row("tflstm_step", size, quantize, threads, file_bytes=size_bytes, max_abs_error=ours_error,
-                tolerance=TOLERANCE[quantize], rss_growth_kib=_rss_kib() - before),
+                tolerance=TOLERANCES[quantize], rss_growth_kib=_rss_kib() - before),
             ours_latency, bare_latency, "bare_invoke"))
         log.info("%s %-8s step %.2f us, bare %.2f us (x%.3f), error %.1e", size, quantize,
                  ours_latency.median_us, bare_latency.median_us, rows[-1].ratio, ours_error)
@@ -153,7 +153,7 @@ def bench_size(size: str, files: ModelFiles, suite: dict, threads: int, weights:
             error = streams_error(streams, y)
             latency, base = measure_alternating(streams.step, bare.step, steps, warmup)
             rows.append(timed_row(
-                Row(streams.name, size, quantize, threads, max_abs_error=error, tolerance=TOLERANCE[quantize],
+                Row(streams.name, size, quantize, threads, max_abs_error=error, tolerance=TOLERANCES[quantize],
                     rss_growth_kib=_rss_kib() - before,
                     note=f"{streams.model.streams_mode} mode; RSS is for all {STREAMS} streams"),
                 latency, base, "bare_invoke"))
@@ -167,7 +167,7 @@ def bench_size(size: str, files: ModelFiles, suite: dict, threads: int, weights:
         error = step_many_error(many, y)
         latency = measure(many.step, max(20, steps // batch * 4), max(5, warmup // 10))
         rows.append(timed_row(Row(many.name, size, "float32", threads, streams=batch,
-                                  file_bytes=path.stat().st_size, max_abs_error=error, tolerance=1e-5), latency))
+                                  file_bytes=path.stat().st_size, max_abs_error=error, tolerance=TOLERANCES["float32"]), latency))
         log.info("%s step_many %d: %.1f us per call, %.0f stream-steps/s", size, batch, latency.median_us,
                  rows[-1].steps_per_second)
     if weights is not None:
@@ -206,7 +206,7 @@ def bench_peers(size: str, files: ModelFiles, weights: dict, threads: int, x: np
         latency, base = measure_alternating(step, ours.step, count, min(warmup, 10) if slow else warmup)
         rows.append(timed_row(
             Row(name, size, "float32", threads, max_abs_error=error,
-                tolerance=None if window else 1e-5, rss_growth_kib=_rss_kib() - before,
+                tolerance=None if window else TOLERANCES["float32"], rss_growth_kib=_rss_kib() - before,
                 note=f"approximation: sees only the last {window} samples" if window else ""),
             latency, base, "tflstm_step"))
         log.info("%s %-34s %.1f us (x%.2f of tflstm_step), error %.1e", size, name, latency.median_us,

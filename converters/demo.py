@@ -18,38 +18,41 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from converters import pipeline
-from tflstm.format import QUANTIZATIONS
+from tflstm.console import log, setup_logging
+from tflstm.format import QUANTIZATIONS, TOLERANCES
 
 _OUT = flags.DEFINE_string("out_dir", "demo_out", "Output folder (checkpoint/, models/).")
 _EPOCHS = flags.DEFINE_integer("epochs", 15, "Training epochs.", lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of initialization, shuffling and the split.")
 
-log = pipeline.log
-
 
 def main(argv: list[str]) -> None:
     del argv
-    pipeline.setup_logging()
+    setup_logging()
+    from tflstm.convert import export
     from tflstm.train import builder, digits
 
     started = time.monotonic()
     out = Path(_OUT.value)
     train, test = digits.load(seed=_SEED.value)
     log.info("%d digits held out", len(test.x))
-    checkpoint = pipeline.train_digits(out / "checkpoint", train, _EPOCHS.value, _SEED.value)
+    log.info("training 8 -> LSTM 128 -> LSTM 64 -> 10 on %d digits", len(train.x))
+    checkpoint = digits.train(
+        out / "checkpoint", train, _EPOCHS.value, _SEED.value,
+        on_epoch=lambda e, loss, acc: log.info("epoch %2d  loss %.4f  train accuracy %.4f", e, loss, acc),
+    )
     reference = builder.predict(checkpoint, test.x)
     tf_accuracy = float(np.mean(reference[:, -1].argmax(-1) == test.y))
     log.info("TensorFlow test accuracy %.4f; converting and streaming the test set row by row", tf_accuracy)
-    reports = pipeline.convert_and_verify(
+    reports = export.convert_and_verify(
         checkpoint, out / "models", QUANTIZATIONS, test.x, test.y, train.x[:100]
     )
     print()
-    print(pipeline.table(reports, tf_accuracy))
+    print(export.table(reports, tf_accuracy))
     print(f"\n{len(reports)} models in {out / 'models'}; {time.monotonic() - started:.0f} s in all")
-    failures = pipeline.float32_failures(reports)
+    failures = export.float32_failures(reports)
     if failures:
-        raise SystemExit(f"float32 error above {pipeline.FLOAT32_MAX_ERROR}: {[r.name for r in failures]}")
+        raise SystemExit(f"float32 error above {TOLERANCES['float32']}: {[r.name for r in failures]}")
 
 
 if __name__ == "__main__":

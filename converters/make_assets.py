@@ -2,8 +2,8 @@
 
 Trains the digits model (as `make demo` does) unless --checkpoint_dir is given,
 converts float32, dynamic-range and int8 step models (batch 1), and writes a
-manifest with, per model: file, sha256, size, quantization, the `step`
-signature's inputs and outputs, the state tensors and how to reset them, plus a
+manifest with, per model: file, sha256, size, the `step` signature, how to reset
+a stream and the model's tflstm metadata (`tflstm.format.ModelMetadata`), plus a
 few digits and TensorFlow's outputs for them so a test can check every asset.
 
 Example:
@@ -17,18 +17,20 @@ import hashlib
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 from absl import app, flags
 
-from converters import pipeline
 from tflstm import __version__
-from tflstm.format import STEP_SIGNATURE, TensorSpec
+from tflstm.console import log, setup_logging
+from tflstm.format import STEP_SIGNATURE, read_metadata
 
 _OUT = flags.DEFINE_string("out_dir", "android_assets", "Output folder.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint_dir", None, "Trained digits checkpoint; default: train one.")
 _EPOCHS = flags.DEFINE_integer("epochs", 15, "Training epochs when no checkpoint is given.", lower_bound=1)
 
+MANIFEST_VERSION = 2
+"""Version of manifest.json's layout (android_assets/README.md describes it)."""
 QUANTIZATIONS = ("float32", "dynamic", "int8")
 CHECK_SEQUENCES = 4
 RESET = (
@@ -38,34 +40,21 @@ RESET = (
 )
 
 
-def _tensor(spec: TensorSpec) -> dict:
-    return {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype,
-            "scale": spec.scale, "zero_point": spec.zero_point}
-
-
-def manifest_entry(name: str, model: bytes) -> dict:
+def manifest_entry(name: str, model: bytes) -> dict[str, Any]:
     """The manifest record of one step model."""
-    from tflstm.runtime import read_metadata
-
-    meta = read_metadata(model)
-    states = [_tensor(s) | {"layer": s.layer, "kind": s.kind} for s in meta.states]
     return {
         "file": name,
         "sha256": hashlib.sha256(model).hexdigest(),
         "size_bytes": len(model),
-        "quantization": meta.quantization,
-        "fingerprint": meta.fingerprint,
         "signature": STEP_SIGNATURE,
-        "inputs": [_tensor(s) for s in meta.inputs] + [_tensor(s) for s in meta.states],
-        "outputs": [_tensor(s) for s in meta.outputs] + [_tensor(s) for s in meta.states],
-        "states": states,
         "reset": RESET,
+        "metadata": read_metadata(model).to_dict(),
     }
 
 
 def main(argv: list[str]) -> None:
     del argv
-    pipeline.setup_logging()
+    setup_logging()
     import tensorflow as tf
 
     from tflstm.convert.checkpoint import convert_checkpoint
@@ -75,7 +64,7 @@ def main(argv: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     train, test = digits.load()
     with tempfile.TemporaryDirectory() as scratch:
-        checkpoint = Path(_CHECKPOINT.value) if _CHECKPOINT.value else pipeline.train_digits(
+        checkpoint = Path(_CHECKPOINT.value) if _CHECKPOINT.value else digits.train(
             Path(scratch) / "checkpoint", train, _EPOCHS.value
         )
         check_x = test.x[:CHECK_SEQUENCES]
@@ -88,9 +77,9 @@ def main(argv: list[str]) -> None:
             )
             (out / name).write_bytes(model)
             entries.append(manifest_entry(name, model))
-            pipeline.log.info("wrote %s (%d bytes)", out / name, len(model))
+            log.info("wrote %s (%d bytes)", out / name, len(model))
         manifest = {
-            "format_version": 1,
+            "manifest_version": MANIFEST_VERSION,
             "generated_by": {"tflstm": __version__, "tensorflow": tf.__version__},
             "task": "scikit-learn digits: an 8x8 image read row by row, 8 time steps of 8 features "
                     "(pixel / 16); the output after the 8th row is the class probabilities",
@@ -102,7 +91,7 @@ def main(argv: list[str]) -> None:
             },
         }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    pipeline.log.info("wrote %s", out / "manifest.json")
+    log.info("wrote %s", out / "manifest.json")
 
 
 if __name__ == "__main__":

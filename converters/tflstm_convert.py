@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from converters import pipeline
-from tflstm.format import QUANTIZATIONS
+from tflstm.console import setup_logging
+from tflstm.format import QUANTIZATIONS, TOLERANCES
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint_dir", None, "Checkpoint directory (spec.json + model.ckpt).", required=True)
 _OUT = flags.DEFINE_string("out_dir", None, "Output folder.", required=True)
@@ -59,17 +59,19 @@ def held_out(checkpoint_dir: Path, data: str | None) -> tuple[np.ndarray, np.nda
 
 def main(argv: list[str]) -> int:
     del argv
-    pipeline.setup_logging()
+    setup_logging()
+    from tflstm.convert import export
+
     checkpoint = Path(_CHECKPOINT.value)
     x, labels, calibration = held_out(checkpoint, _DATA.value)
-    reports = pipeline.convert_and_verify(
+    reports = export.convert_and_verify(
         checkpoint, Path(_OUT.value), _QUANTIZE.value, x, labels,
         calibration[: _CALIBRATION.value], [int(b) for b in _BATCHES.value], _INT8_IO.value,
     )
-    print(pipeline.table(reports, None))
-    failures = pipeline.float32_failures(reports)
+    print(export.table(reports, None))
+    failures = export.float32_failures(reports)
     for r in failures:
-        print(f"FAIL: {r.name} max abs error {r.max_abs_error:.2e} > {pipeline.FLOAT32_MAX_ERROR}", file=sys.stderr)
+        print(f"FAIL: {r.name} max abs error {r.max_abs_error:.2e} > {TOLERANCES['float32']}", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -7,13 +7,11 @@ import pytest
 
 import tflstm
 from tflstm import flatbuf, fused_op
-from tflstm.format import ModelMetadata
-from tflstm.runtime import read_metadata
-from tflstm.tflite_reader import TFLiteModelView
+from tflstm.format import TOLERANCES, ModelMetadata, read_metadata, weights_fingerprint
 from tfgraphs import build, copy_weights, randomize, run_signature, step_through
 
 T, B, D = 9, 2, 5
-FLOAT32_TOL = 1e-5
+FLOAT32_TOL = TOLERANCES["float32"]
 
 
 def single_layer():
@@ -125,7 +123,7 @@ def test_metadata_describes_step_model(case):
     meta = read_metadata(model)
     assert meta.kind == "step" and meta.time_steps == 1 and meta.batch_size == B
     assert [s.name for s in meta.states] == [f"lstm_{k}/{kind}" for k in range(layers) for kind in "hc"]
-    assert meta.fingerprint == TFLiteModelView(model).weights_fingerprint()
+    assert meta.fingerprint == weights_fingerprint(flatbuf.ModelView(model))
     assert ModelMetadata.from_json(meta.to_json()) == meta
     parsed = flatbuf.read_model(model)
     for spec in meta.states:

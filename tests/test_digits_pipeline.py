@@ -15,23 +15,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters import pipeline
 from tflstm import flatbuf, fused_op
+from tflstm.convert import export
 from tflstm.convert.checkpoint import convert_checkpoint
 from tflstm.convert.verify import VariantReport
-from tflstm.format import QUANTIZATIONS
+from tflstm.format import QUANTIZATIONS, TOLERANCES
 from tflstm.train import builder, digits
 
 ROOT = Path(__file__).resolve().parent.parent
-TOLERANCE = {"float32": 1e-5, "float16": 5e-3, "dynamic": 0.1, "int8": 0.1}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits")
     train, test = digits.load()
-    checkpoint = pipeline.train_digits(out / "checkpoint", train, epochs=10)
-    reports = pipeline.convert_and_verify(
+    checkpoint = digits.train(out / "checkpoint", train, epochs=10)
+    reports = export.convert_and_verify(
         checkpoint, out / "models", QUANTIZATIONS, test.x, test.y, train.x[:100]
     )
     reference = builder.predict(checkpoint, test.x)
@@ -47,9 +46,9 @@ def test_reference_model_learned_the_task(trained):
 @pytest.mark.parametrize("kind", ["sequence", "step"])
 def test_each_quantization_runs_close_to_tensorflow(trained, quantize, kind):
     out, _, test, reference, reports = trained
-    report: VariantReport = reports[pipeline.model_file_name(kind, quantize, 1)]
-    assert report.max_abs_error <= TOLERANCE[quantize]
-    float_accuracy = reports[pipeline.model_file_name(kind, "float32", 1)].accuracy
+    report: VariantReport = reports[export.model_file_name(kind, quantize, 1)]
+    assert report.max_abs_error <= TOLERANCES[quantize]
+    float_accuracy = reports[export.model_file_name(kind, "float32", 1)].accuracy
     assert abs(report.accuracy - float_accuracy) <= 0.02
     model = flatbuf.read_model((out / "models" / report.name).read_bytes())
     assert flatbuf.op_names(model).count(fused_op.OP_NAME) == 2
@@ -59,8 +58,8 @@ def test_each_quantization_runs_close_to_tensorflow(trained, quantize, kind):
 def test_integer_files_are_at_most_a_third_of_float32(trained, quantize):
     out, *_ = trained
     for kind in ("sequence", "step"):
-        size = (out / "models" / pipeline.model_file_name(kind, quantize, 1)).stat().st_size
-        float_size = (out / "models" / pipeline.model_file_name(kind, "float32", 1)).stat().st_size
+        size = (out / "models" / export.model_file_name(kind, quantize, 1)).stat().st_size
+        float_size = (out / "models" / export.model_file_name(kind, "float32", 1)).stat().st_size
         assert size <= float_size / 3
 
 
@@ -78,7 +77,7 @@ def test_batched_step_model_matches_tensorflow(trained):
 
     model = convert_checkpoint(checkpoint, streaming=True, batch_size=16)
     got = stream_step_model(model, test.x[:40])
-    np.testing.assert_allclose(got, reference[:40], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, reference[:40], atol=TOLERANCES["float32"], rtol=0)
 
 
 def test_cli_writes_verified_files_and_checks_its_flags(trained, tmp_path):
@@ -106,7 +105,7 @@ def test_float32_error_above_limit_is_a_failure():
         return VariantReport(name, "step", quantization, 1, 100, error, None)
 
     reports = [report("a", "float32", 2e-5), report("b", "float32", 1e-6), report("c", "int8", 0.05)]
-    assert [r.name for r in pipeline.float32_failures(reports)] == ["a"]
+    assert [r.name for r in export.float32_failures(reports)] == ["a"]
 
 
 def test_models_run_in_the_edge_venv_without_tensorflow(trained, tmp_path):
@@ -124,8 +123,8 @@ def test_models_run_in_the_edge_venv_without_tensorflow(trained, tmp_path):
     assert result["tensorflow_imported"] is False
     assert result["backend"] == "tflite_runtime"
     assert set(result["errors"]) == {
-        pipeline.model_file_name(kind, q, 1) for q in QUANTIZATIONS for kind in ("sequence", "step")
+        export.model_file_name(kind, q, 1) for q in QUANTIZATIONS for kind in ("sequence", "step")
     }
     for name, error in result["errors"].items():
         quantize = name.rsplit("_", 1)[1].removesuffix(".tflite")
-        assert error <= TOLERANCE[quantize], (name, error)
+        assert error <= TOLERANCES[quantize], (name, error)

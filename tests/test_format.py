@@ -7,9 +7,8 @@ import dataclasses
 import pytest
 
 from tflstm import flatbuf
-from tflstm.format import METADATA_NAME, ModelMetadata, StateSpec, TensorSpec
+from tflstm.format import METADATA_NAME, ModelMetadata, StateSpec, TensorSpec, weights_fingerprint
 from tflstm.runtime import ModelError, read_metadata
-from tflstm.tflite_reader import TFLiteModelView
 
 
 def _metadata(**changes) -> ModelMetadata:
@@ -63,13 +62,13 @@ def test_metadata_entry_is_written_once_and_read_without_schema(tmp_path):
     built = build(lambda: [tflstm.TFLiteLSTMCell(4)], 2, 1, 3)
     content = tflstm.convert.from_session(built.sess, [built.x], [built.y])
     model = flatbuf.read_model(content)
-    fingerprint = TFLiteModelView(content).weights_fingerprint()
+    fingerprint = weights_fingerprint(flatbuf.ModelView(content))
     flatbuf.set_metadata(model, METADATA_NAME, _metadata().to_json().encode())
     rewritten = flatbuf.write_model(model)
     parsed = flatbuf.read_model(rewritten)
     assert [m.name for m in parsed.metadata].count(METADATA_NAME.encode()) == 1
     assert read_metadata(rewritten) == _metadata()
-    assert TFLiteModelView(rewritten).weights_fingerprint() == fingerprint
+    assert weights_fingerprint(flatbuf.ModelView(rewritten)) == fingerprint
 
 
 def test_model_without_metadata_is_refused():

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tflstm
 from tflstm.convert import ConversionError
 from tflstm.convert import checks
-from tflstm import flatbuf
+from tflstm import flatbuf, fused_op
 
 
 def _placeholder(shape):
@@ -131,7 +131,7 @@ def test_not_a_flatbuffer_is_rejected():
 
 def test_int8_cell_state_scale_is_capped_where_the_kernel_works():
     """A cell-state scale above 2^-9 (|c| > 64) makes the integer kernel compute garbage."""
-    from tflstm.convert import streaming
+    from tflstm.convert import fused_layers
 
     with tf.Graph().as_default() as graph:
         x = tf.compat.v1.placeholder(tf.float32, [3, 1, 2], name="x")
@@ -144,10 +144,29 @@ def test_int8_cell_state_scale_is_capped_where_the_kernel_works():
             )
     parsed = flatbuf.read_model(model)
     ops = checks.fused_lstm_ops(parsed, expected=2)
-    cell = parsed.subgraphs[0].tensors[int(ops[1].inputs[19])]
-    assert flatbuf.tensor_dtype(cell) == "int16"
-    assert streaming.limit_cell_state_scales(parsed, ops) == []  # calibrated within range
+    cell_index = int(ops[1].inputs[fused_op.CELL_STATE])
+    cell = parsed.subgraphs[0].tensors[cell_index]
+    assert flatbuf.tensor_spec(parsed, cell_index).dtype == "int16"
+    assert fused_layers.limit_cell_state_scales(parsed, ops) == []  # calibrated within range
     cell.quantization.scale = np.array([2.0**-7], np.float32)
-    (message,) = streaming.limit_cell_state_scales(parsed, ops)
+    (message,) = fused_layers.limit_cell_state_scales(parsed, ops)
     assert "fused LSTM op 1: calibrated cell state range +-256 exceeds the +-64" in message
     assert float(cell.quantization.scale[0]) == 2.0**-9
+
+
+def test_same_seed_gives_the_same_initial_weights():
+    from tflstm.train import builder
+
+    spec = builder.ModelSpec(input_depth=3, layers=(builder.LayerSpec(5),), head="regression", num_outputs=2, time_steps=4)
+
+    def initial(seed):
+        model = builder.build(spec, spec.time_steps, None, seed=seed)
+        with model.graph.as_default(), tf.compat.v1.Session(graph=model.graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            return {v.op.name: sess.run(v) for v in tf.compat.v1.global_variables()}
+
+    first, again, other = initial(0), initial(0), initial(1)
+    assert sorted(first) == sorted(again)
+    for name in first:
+        np.testing.assert_array_equal(first[name], again[name], err_msg=name)
+    assert any(not np.array_equal(first[name], other[name]) for name in first if "kernel" in name or "_w" in name)

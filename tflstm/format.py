@@ -1,15 +1,25 @@
 """The metadata tflstm embeds in every `.tflite` it writes: one schema, one module.
 
-The converter writes it and the runtime reads it, so both import these types.
-It is stored as UTF-8 JSON in the flatbuffer's metadata entry `METADATA_NAME`
-(and as a `.json` sidecar by the command-line converter).
+The converter writes it and the runtime reads it, so both import these types and
+`read_metadata`. It is stored as UTF-8 JSON in the flatbuffer's metadata entry
+`METADATA_NAME` (and as a `.json` sidecar by the command-line converter).
+`tflstm.flatbuf` imports `TensorSpec` from here, so the functions that read a
+flatbuffer import it when called.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tflstm import fused_op
+
+if TYPE_CHECKING:
+    from tflstm.flatbuf import ModelView
 
 FORMAT_VERSION = 1
 METADATA_NAME = "tflstm"
@@ -19,6 +29,15 @@ SEQUENCE_SIGNATURE = "sequence"
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 MODEL_KINDS = ("sequence", "step")
 STATE_KINDS = ("h", "c")
+
+TOLERANCES = {"float32": 1e-5, "float16": 5e-3, "dynamic": 0.1, "int8": 0.15}
+"""Max abs error against TensorFlow's float32 outputs that verification accepts, per
+quantization (outputs of order 1, e.g. probabilities). Measured errors are well
+below: see README.md."""
+
+
+class MetadataError(ValueError):
+    """The model carries no usable tflstm metadata, or metadata that does not fit it."""
 
 
 def state_name(layer: str, kind: str) -> str:
@@ -53,6 +72,10 @@ class TensorSpec:
         if (self.scale is None) != (self.zero_point is None):
             raise ValueError(f"{self.name}: give both scale and zero_point, or neither.")
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (shape as a list)."""
+        return {**dataclasses.asdict(self), "shape": list(self.shape)}
+
 
 @dataclasses.dataclass(frozen=True)
 class StateSpec(TensorSpec):
@@ -82,7 +105,7 @@ class ModelMetadata:
         inputs: the feature input(s), in signature order.
         outputs: the model outputs, in signature order (states excluded).
         states: the state tensors, layer by layer, h before c.
-        fingerprint: `TFLiteModelView.weights_fingerprint()` of the model.
+        fingerprint: `weights_fingerprint()` of the model.
         time_steps: time steps per invoke (1 for step models).
         batch_size: batch size the model was built with.
         converter: versions of tflstm and TensorFlow that wrote the model.
@@ -151,3 +174,92 @@ class ModelMetadata:
     def from_json(cls, text: str | bytes) -> ModelMetadata:
         """Parses `to_json` output."""
         return cls.from_dict(json.loads(text))
+
+
+def weights_fingerprint(view: ModelView) -> str:
+    """sha256 (hex) over the type, shape and data of every constant tensor of subgraph 0.
+
+    Metadata, signatures, names and the I/O lists do not enter it, so the
+    fingerprint of a model is the same before and after tflstm rewrites them.
+    """
+    digest = hashlib.sha256()
+    for index in range(view.num_tensors):
+        data = view.tensor_data(index)
+        if data:
+            spec = view.tensor_spec(index)
+            digest.update(f"{spec.dtype}:{list(spec.shape)}:".encode())
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def read_metadata(content: bytes | ModelView) -> ModelMetadata:
+    """The tflstm metadata embedded in `.tflite` bytes (or a `ModelView` of them).
+
+    Raises:
+        MetadataError: there is none, or it is unreadable.
+        tflstm.flatbuf.FlatbufferError: the bytes are not a readable model.
+    """
+    view = _view(content)
+    data = view.metadata(METADATA_NAME)
+    if data is None:
+        raise MetadataError(
+            "The model has no tflstm metadata: convert it with tflstm.convert.from_session."
+        )
+    try:
+        return ModelMetadata.from_json(data)
+    except (ValueError, TypeError, KeyError) as err:
+        raise MetadataError(f"The model's tflstm metadata is unreadable: {err}") from err
+
+
+def derive_metadata(view: ModelView) -> ModelMetadata:
+    """Metadata for a fused-LSTM model that tflstm did not write (e.g. stock tf-keras).
+
+    States are named `lstm_<k>/h` and `lstm_<k>/c` by fused-op order; the input
+    is the subgraph's first non-state input and the outputs its non-state outputs.
+
+    Raises:
+        MetadataError: the model is not a single-subgraph fused-LSTM step model.
+    """
+    lstm_ops = [op for op in view.operators if op.builtin_code == fused_op.BUILTIN_CODE]
+    if not lstm_ops or view.num_subgraphs != 1:
+        raise MetadataError(
+            f"Expected a model with {fused_op.OP_NAME} ops in one subgraph, got "
+            f"{len(lstm_ops)} such op(s) in {view.num_subgraphs} subgraph(s): only fused LSTMs "
+            "keep their state in variable tensors the runtime can carry."
+        )
+    states = []
+    for k, op in enumerate(lstm_ops):
+        layer = f"lstm_{k}"
+        for kind in STATE_KINDS:
+            index = op.inputs[fused_op.STATE_SLOTS[kind]] if len(op.inputs) > fused_op.STATE_SLOTS[kind] else -1
+            if index < 0 or not view.is_variable(index):
+                raise MetadataError(f"State input {kind!r} of fused LSTM op {k} is not a variable tensor.")
+            spec = view.tensor_spec(index, state_name(layer, kind))
+            states.append(StateSpec(**vars(spec), layer=layer, kind=kind))
+    state_indices = {s.tensor_index for s in states}
+    inputs = [view.tensor_spec(i) for i in view.inputs if i not in state_indices]
+    outputs = [view.tensor_spec(i) for i in view.outputs if i not in state_indices]
+    if len(inputs) != 1 or not outputs:
+        raise MetadataError(
+            f"Expected one feature input and at least one output besides the states, got "
+            f"{len(inputs)} input(s) and {len(outputs)} output(s)."
+        )
+    batch = states[0].shape[0]
+    feature = dataclasses.replace(inputs[0], name=inputs[0].name or "input")
+    return ModelMetadata(
+        kind="step",
+        quantization="int8" if feature.dtype == "int8" or states[0].dtype == "int8" else "float32",
+        inputs=(feature,),
+        outputs=tuple(dataclasses.replace(o, name=o.name or f"output_{k}") for k, o in enumerate(outputs)),
+        states=tuple(states),
+        fingerprint=weights_fingerprint(view),
+        time_steps=max(1, int(np.prod(feature.shape[:-1])) // max(batch, 1)),
+        batch_size=batch,
+        converter={"derived_by": "tflstm (no tflstm metadata in the model)"},
+    )
+
+
+def _view(content: bytes | ModelView) -> ModelView:
+    from tflstm.flatbuf import ModelView
+
+    return content if isinstance(content, ModelView) else ModelView(bytes(content))

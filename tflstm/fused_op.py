@@ -47,3 +47,35 @@ NUM_INPUTS = 24
 
 STATE_SLOTS = {"h": OUTPUT_STATE, "c": CELL_STATE}
 """Slots of the two variable state tensors, by state kind."""
+
+WEIGHT_KINDS = ("input", "recurrent", "peephole", "bias")
+"""Kinds of per-gate weights: input-to-gate, recurrent-to-gate, peephole (cell-to-gate), bias."""
+
+PROJECTION_WEIGHT_NAME = "projection_w"
+
+
+def weight_name(kind: str, gate: str) -> str:
+    """tflstm's name of one per-gate weight, e.g. `weight_name("input", "forget")` -> "input_to_forget_w".
+
+    The names are those of `TFLiteLSTMCell`'s variables and of the weights dicts
+    the benchmark peers take.
+    """
+    if kind not in WEIGHT_KINDS:
+        raise ValueError(f"Weight kind must be one of {WEIGHT_KINDS}, got {kind!r}.")
+    if gate not in GATES or (kind == "peephole" and gate not in PEEPHOLE_WEIGHTS):
+        gates = tuple(PEEPHOLE_WEIGHTS) if kind == "peephole" else GATES
+        raise ValueError(f"Gate of a {kind} weight must be one of {gates}, got {gate!r}.")
+    if kind == "bias":
+        return f"{gate}_bias"
+    prefix = "cell" if kind == "peephole" else kind
+    return f"{prefix}_to_{gate}_w"
+
+
+WEIGHT_SLOTS: dict[str, int] = {
+    **{weight_name("input", g): s for g, s in INPUT_WEIGHTS.items()},
+    **{weight_name("recurrent", g): s for g, s in RECURRENT_WEIGHTS.items()},
+    **{weight_name("peephole", g): s for g, s in PEEPHOLE_WEIGHTS.items()},
+    **{weight_name("bias", g): s for g, s in GATE_BIASES.items()},
+    PROJECTION_WEIGHT_NAME: PROJECTION_WEIGHTS,
+}
+"""Every weight name and the fused-op input slot it feeds."""

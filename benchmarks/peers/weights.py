@@ -20,7 +20,8 @@ One step of a layer (sigma the logistic function, * elementwise)::
 and the head is `activation(h_top @ kernel + bias)`. The forget bias is the
 stored bias: nothing is added to it.
 
-This module needs NumPy only.
+The gate order is tflstm's (`tflstm.fused_op.GATES`, also Keras's: i, f, c, o) and
+the names are `tflstm.fused_op.weight_name`'s. This module needs NumPy only.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-GATES = ("input", "forget", "cell", "output")
-"""tflstm's gate order (also Keras's: i, f, c, o)."""
+from tflstm.fused_op import GATES, weight_name
 
 ONNX_GATES = ("input", "output", "forget", "cell")
 """Gate order of the ONNX `LSTM` operator: i, o, f, c."""
@@ -73,18 +73,19 @@ def dims(weights: Weights) -> Dims:
     layers = weights.get("layers")
     if not layers:
         raise ValueError("The weights dict needs a non-empty 'layers' list.")
-    depth = int(np.shape(layers[0].get("input_to_input_w", np.zeros((0, 0))))[1])
+    first = weight_name("input", "input")
+    depth = int(np.shape(layers[0].get(first, np.zeros((0, 0))))[1])
     units: list[int] = []
     layer_depth = depth
     for k, layer in enumerate(layers):
         where = f"layers[{k}]"
-        n = int(np.shape(layer.get("input_to_input_w", np.zeros((0, 0))))[0])
+        n = int(np.shape(layer.get(first, np.zeros((0, 0))))[0])
         if n <= 0 or layer_depth <= 0:
-            raise ValueError(f"{where}: 'input_to_input_w' must be a non-empty [units, depth] matrix.")
+            raise ValueError(f"{where}: {first!r} must be a non-empty [units, depth] matrix.")
         for gate in GATES:
-            _array(layer, f"input_to_{gate}_w", (n, layer_depth), where)
-            _array(layer, f"recurrent_to_{gate}_w", (n, n), where)
-            _array(layer, f"{gate}_bias", (n,), where)
+            _array(layer, weight_name("input", gate), (n, layer_depth), where)
+            _array(layer, weight_name("recurrent", gate), (n, n), where)
+            _array(layer, weight_name("bias", gate), (n,), where)
         units.append(n)
         layer_depth = n
     head = weights.get("head")
@@ -105,9 +106,9 @@ def _f32(value: Any) -> np.ndarray:
 def gate_stacked(layer: dict[str, Any], order: tuple[str, ...] = GATES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One layer's gates stacked in `order`: W [4U, D], R [4U, U], b [4U], float32."""
     return (
-        _f32(np.concatenate([layer[f"input_to_{g}_w"] for g in order], axis=0)),
-        _f32(np.concatenate([layer[f"recurrent_to_{g}_w"] for g in order], axis=0)),
-        _f32(np.concatenate([layer[f"{g}_bias"] for g in order], axis=0)),
+        _f32(np.concatenate([layer[weight_name("input", g)] for g in order], axis=0)),
+        _f32(np.concatenate([layer[weight_name("recurrent", g)] for g in order], axis=0)),
+        _f32(np.concatenate([layer[weight_name("bias", g)] for g in order], axis=0)),
     )
 
 
@@ -152,11 +153,11 @@ def random_weights(
     for n in units:
         layer: dict[str, np.ndarray] = {}
         for gate in GATES:
-            layer[f"input_to_{gate}_w"] = uniform((n, layer_depth), layer_depth, 4 * n)
+            layer[weight_name("input", gate)] = uniform((n, layer_depth), layer_depth, 4 * n)
         for gate in GATES:
-            layer[f"recurrent_to_{gate}_w"] = uniform((n, n), n, 4 * n)
+            layer[weight_name("recurrent", gate)] = uniform((n, n), n, 4 * n)
         for gate in GATES:
-            layer[f"{gate}_bias"] = rng.uniform(-0.1, 0.1, n).astype(np.float32) + (gate == "forget")
+            layer[weight_name("bias", gate)] = rng.uniform(-0.1, 0.1, n).astype(np.float32) + (gate == "forget")
         layers.append(layer)
         layer_depth = n
     head = {

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from tflstm.format import TOLERANCES, ModelMetadata
 from tflstm.runtime import StreamingModel, read_metadata
 from tflstm.runtime.backend import interpreter_module
 
@@ -15,13 +16,12 @@ from conftest import ROOT
 
 ASSETS = ROOT / "android_assets"
 MANIFEST = json.loads((ASSETS / "manifest.json").read_text())
-TOLERANCE = {"float32": 1e-5, "dynamic": 0.1, "int8": 0.15}
 ENTRIES = {entry["file"]: entry for entry in MANIFEST["models"]}
 
 
 def test_manifest_lists_every_model_file():
     assert sorted(p.name for p in ASSETS.glob("*.tflite")) == sorted(ENTRIES)
-    assert {e["quantization"] for e in ENTRIES.values()} == {"float32", "dynamic", "int8"}
+    assert {e["metadata"]["quantization"] for e in ENTRIES.values()} == {"float32", "dynamic", "int8"}
 
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))
@@ -31,12 +31,13 @@ def test_manifest_matches_the_file_and_its_signature(name, backend):
     assert hashlib.sha256(content).hexdigest() == entry["sha256"]
     assert len(content) == entry["size_bytes"]
     meta = read_metadata(content)
-    assert meta.quantization == entry["quantization"] and meta.fingerprint == entry["fingerprint"]
-    assert [s.name for s in meta.states] == [s["name"] for s in entry["states"]]
+    assert ModelMetadata.from_dict(entry["metadata"]) == meta
     module, _ = interpreter_module(backend)
     interpreter = module.Interpreter(model_content=content)
     runner = interpreter.get_signature_runner(entry["signature"])
-    for listed, actual in ((entry["inputs"], runner.get_input_details()), (entry["outputs"], runner.get_output_details())):
+    inputs = [s.to_dict() for s in (*meta.inputs, *meta.states)]
+    outputs = [s.to_dict() for s in (*meta.outputs, *meta.states)]
+    for listed, actual in ((inputs, runner.get_input_details()), (outputs, runner.get_output_details())):
         assert sorted(t["name"] for t in listed) == sorted(actual)
         for tensor in listed:
             details = actual[tensor["name"]]
@@ -55,11 +56,12 @@ def test_every_asset_streams_like_tensorflow(name, backend):
     model = StreamingModel(ASSETS / name, backend=backend)
     module, _ = interpreter_module(backend)
     runner = module.Interpreter(model_content=(ASSETS / name).read_bytes()).get_signature_runner("step")
-    zero = {s["name"]: np.full(s["shape"], s["zero_point"] or 0, dtype=s["dtype"]) for s in entry["states"]}
+    states = entry["metadata"]["states"]
+    zero = {s["name"]: np.full(s["shape"], s["zero_point"] or 0, dtype=s["dtype"]) for s in states}
     for sequence, target in zip(x, expected):
         model.reset()
         got = np.stack([model.step(row) for row in sequence])
-        assert np.abs(got - target).max() <= TOLERANCE[entry["quantization"]]
+        assert np.abs(got - target).max() <= TOLERANCES[entry["metadata"]["quantization"]]
         state, carried = dict(zero), []
         for row in sequence:
             result = runner(features=row.reshape(1, 1, -1), **state)

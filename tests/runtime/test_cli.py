@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from tflstm.format import TOLERANCES
 from tflstm.runtime import StreamingModel
 
 
@@ -22,7 +23,7 @@ def test_csv_on_stdin_prints_one_line_per_step(fixtures, reference, backend):
     done = run_cli(str(fixtures / "step_float32.tflite"), "--backend", backend, stdin=csv)
     assert done.returncode == 0, done.stderr
     printed = np.array([[float(v) for v in line.split(",")] for line in done.stdout.splitlines()])
-    np.testing.assert_allclose(printed, reference["y"][0], atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(printed, reference["y"][0], atol=TOLERANCES["float32"], rtol=1e-5)
 
 
 def test_npy_in_npy_out_and_state_files(fixtures, reference, backend, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from tflstm.runtime import StateError, StreamingModel
-from tflstm.runtime.state_file import MAGIC
+from tflstm.runtime.state_file import MAGIC, decode_state, encode_state, write_state
 
 
 def test_state_continues_identically_in_a_new_process(fixtures, reference, backend, tmp_path):
@@ -49,29 +51,82 @@ def test_state_of_another_model_is_refused(fixtures, backend, tmp_path):
         model.load_state(tmp_path / "int8.state")
 
 
+def _swap_names(blob: bytes) -> bytes:
+    """Swaps the first two state names in the header (same lengths): h would load into c."""
+    first, second = blob.index(b"lstm_0/h"), blob.index(b"lstm_0/c")
+    swapped = bytearray(blob)
+    swapped[first : first + 8], swapped[second : second + 8] = b"lstm_0/c", b"lstm_0/h"
+    return bytes(swapped)
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [
         (lambda blob: blob[:-3], "checksum does not match"),
         (lambda blob: blob[:-1] + bytes([blob[-1] ^ 1]), "checksum does not match"),
+        (lambda blob: blob[:40] + bytes([blob[40] ^ 1]) + blob[41:], "checksum does not match"),
+        (_swap_names, "checksum does not match"),
+        (lambda blob: blob[:8] + (10**6).to_bytes(4, "little") + blob[12:], "checksum does not match"),
+        (lambda blob: b"", "not a tflstm state file"),
         (lambda blob: b"NOTSTATE" + blob[8:], "not a tflstm state file"),
-        (lambda blob: blob[:12] + b"{{{" + blob[15:], "unreadable header"),
+        (lambda blob: b"TFLSTMS1" + blob[8:], "state file format '1'; this tflstm reads format 2"),
+        (lambda blob: b"TFLSTMS3" + blob[8:], "state file format '3'; this tflstm reads format 2"),
     ],
+    ids=["truncated", "digest-bit", "header-bit", "swapped-names", "header-size", "empty", "magic",
+         "older", "newer"],
 )
 def test_damaged_state_file_is_refused_and_state_kept(fixtures, reference, backend, tmp_path, damage, message):
     model = StreamingModel(fixtures / "step_float32.tflite", backend=backend)
     model.step(reference["x"][0, 0])
     model.save_state(tmp_path / "s.state")
-    before = model.state
     blob = (tmp_path / "s.state").read_bytes()
     assert blob.startswith(MAGIC)
     (tmp_path / "s.state").write_bytes(damage(blob))
     model.reset()
-    model.step(reference["x"][0, 0])
+    model.step(reference["x"][0, 1])
+    before = model.state
     with pytest.raises(StateError, match=message):
         model.load_state(tmp_path / "s.state")
     for name, value in model.state.items():
         np.testing.assert_array_equal(value, before[name])
+
+
+def test_missing_or_unreadable_file_is_a_state_error(fixtures, backend, tmp_path):
+    model = StreamingModel(fixtures / "step_float32.tflite", backend=backend)
+    with pytest.raises(StateError, match="Cannot read the state file .*missing.state") as missing:
+        model.load_state(tmp_path / "missing.state")
+    assert isinstance(missing.value.__cause__, FileNotFoundError)
+    with pytest.raises(StateError, match="Cannot read the state file") as directory:
+        model.load_state(tmp_path)
+    assert isinstance(directory.value.__cause__, IsADirectoryError)
+    with pytest.raises(StateError, match="Cannot write the state file") as unwritable:
+        model.save_state(tmp_path / "no" / "such" / "folder" / "s.state")
+    assert isinstance(unwritable.value.__cause__, FileNotFoundError)
+
+
+def test_a_state_of_the_wrong_layout_is_refused(fixtures, backend, tmp_path):
+    """A file whose checksum is right but whose states do not fit the model."""
+    model = StreamingModel(fixtures / "step_float32.tflite", backend=backend)
+    state = model.state
+    state["lstm_0/h"] = np.zeros((1, 5), np.float32)
+    write_state(tmp_path / "s.state", state, model.metadata.fingerprint)
+    with pytest.raises(StateError, match=r"'lstm_0/h' must be float32 \[1, 16\], got float32 \[1, 5\]"):
+        model.load_state(tmp_path / "s.state")
+
+
+def test_encoding_round_trips_every_state_dtype():
+    state = {
+        "a/h": np.arange(6, dtype=np.int8).reshape(1, 6) - 3,
+        "a/c": np.arange(6, dtype=np.int16).reshape(1, 6) * 1000,
+        "b/h": np.linspace(-1, 1, 4, dtype=np.float32).reshape(1, 4),
+    }
+    decoded = decode_state(encode_state(state, "f" * 64), "f" * 64)
+    assert list(decoded) == list(state)
+    for name, value in state.items():
+        assert decoded[name].dtype == value.dtype
+        np.testing.assert_array_equal(decoded[name], value)
+    with pytest.raises(StateError, match="has dtype float64"):
+        encode_state({"x": np.zeros(2)}, "f")
 
 
 def test_saving_replaces_atomically_and_leaves_no_temporary(fixtures, backend, tmp_path):
@@ -83,3 +138,18 @@ def test_saving_replaces_atomically_and_leaves_no_temporary(fixtures, backend, t
     model.save_state(target)
     assert target.read_bytes() != first
     assert [p.name for p in tmp_path.iterdir()] == ["s.state"]
+
+
+def test_save_removes_temporaries_of_dead_writers_and_keeps_the_mode(fixtures, backend, tmp_path):
+    model = StreamingModel(fixtures / "step_float32.tflite", backend=backend)
+    target = tmp_path / "s.state"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".s.state.{int(dead.stdout)}-0badc0de.tmp"
+    stale.write_bytes(b"left by a killed save")
+    mine = tmp_path / f".s.state.{os.getpid()}-00000000.tmp"  # a live writer's: kept
+    mine.write_bytes(b"in flight")
+    model.save_state(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["s.state", mine.name])
+    target.chmod(0o640)
+    model.save_state(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tflstm.format import TOLERANCES
 from tflstm.runtime import StreamingModel
 
-FLOAT32_TOL = 1e-5
-TOLERANCE = {"float32": 1e-5, "float16": 5e-3, "dynamic": 0.05, "int8": 0.1}
+FLOAT32_TOL = TOLERANCES["float32"]
 
 
 def run_alone(model: StreamingModel, xs: np.ndarray) -> np.ndarray:
@@ -22,7 +22,7 @@ def test_step_matches_tensorflow(fixtures, reference, backend, quantize):
     assert model.backend == backend
     for s, xs in enumerate(reference["x"]):
         got = run_alone(model, xs)
-        assert np.abs(got - reference["y"][s]).max() <= TOLERANCE[quantize]
+        assert np.abs(got - reference["y"][s]).max() <= TOLERANCES[quantize]
 
 
 @pytest.mark.parametrize("streams", ["interpreter", "swap"])

@@ -8,12 +8,11 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from tflstm import __version__, flatbuf
-from tflstm.convert import checks, quantize as quantize_lib, streaming as rewrite
+from tflstm.convert import checks, fused_layers, quantize as quantize_lib
 from tflstm.convert.quantize import RepresentativeDataset
 from tflstm.format import (
-    METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, ModelMetadata, state_name,
+    METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, ModelMetadata, state_name, weights_fingerprint,
 )
-from tflstm.tflite_reader import TFLiteModelView
 from tflstm.train.rnn import LoopRecord, loop_records
 
 log = logging.getLogger(__name__)
@@ -130,9 +129,9 @@ def from_session(
 
     subgraph = model.subgraphs[0]
     fused = checks.fused_lstm_ops(model, expected=len(cells))
-    for message in rewrite.limit_cell_state_scales(model, fused):
+    for message in fused_layers.limit_cell_state_scales(model, fused):
         log.warning("%s", message)
-    states = rewrite.configure_layers(model, fused, cells)
+    states = fused_layers.configure_layers(model, fused, cells)
     state_index = {spec.name: spec.tensor_index for spec in states}
     converted_outputs = iter(subgraph.outputs)
     output_pairs = [
@@ -144,23 +143,23 @@ def from_session(
     input_pairs = [(_signature_name(t), int(i)) for t, i in zip(inputs, subgraph.inputs, strict=True)]
     subgraph.outputs = [index for _, index in output_pairs]
     for tensor, (_, index) in zip(outputs, output_pairs):
-        rewrite.set_static_shape(model, index, tensor.shape)
+        fused_layers.set_static_shape(model, index, tensor.shape)
     if streaming:
         state_pairs = [(spec.name, spec.tensor_index) for spec in states]
         subgraph.inputs = [*subgraph.inputs, *(index for _, index in state_pairs)]
         subgraph.outputs = [*subgraph.outputs, *(index for _, index in state_pairs)]
-        rewrite.add_signature(model, STEP_SIGNATURE, input_pairs + state_pairs, output_pairs + state_pairs)
+        flatbuf.add_signature(model, STEP_SIGNATURE, input_pairs + state_pairs, output_pairs + state_pairs)
     else:
-        rewrite.add_signature(model, SEQUENCE_SIGNATURE, input_pairs, output_pairs)
+        flatbuf.add_signature(model, SEQUENCE_SIGNATURE, input_pairs, output_pairs)
 
     input_shape = inputs[0].shape.as_list()
     metadata = ModelMetadata(
         kind="step" if streaming else "sequence",
         quantization=quantize,
-        inputs=tuple(rewrite.tensor_spec(model, i, n) for n, i in input_pairs),
-        outputs=tuple(rewrite.tensor_spec(model, i, n) for n, i in output_pairs),
+        inputs=tuple(flatbuf.tensor_spec(model, i, n) for n, i in input_pairs),
+        outputs=tuple(flatbuf.tensor_spec(model, i, n) for n, i in output_pairs),
         states=tuple(states),
-        fingerprint=TFLiteModelView(flatbuf.write_model(model)).weights_fingerprint(),
+        fingerprint=weights_fingerprint(flatbuf.ModelView(flatbuf.write_model(model))),
         time_steps=int(input_shape[0]),
         batch_size=int(input_shape[1]),
         converter={"tflstm": __version__, "tensorflow": tf.__version__},

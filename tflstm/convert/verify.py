@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 
 from tflstm.convert.checkpoint import batches
-from tflstm.runtime import StreamingModel, read_metadata
+from tflstm.format import read_metadata
+from tflstm.runtime import StreamingModel
 from tflstm.runtime.backend import make_engine
 
 

@@ -1,9 +1,10 @@
 """Streaming runtime: numpy plus one interpreter backend, never TensorFlow."""
 
 from tflstm.runtime.errors import InputError, ModelError, StateError, TFLSTMError
-from tflstm.runtime.metadata import read_metadata
+from tflstm.runtime.loading import read_metadata
 from tflstm.runtime.model import StreamingModel
+from tflstm.runtime.streams import Stream
 
 __all__ = [
-    "InputError", "ModelError", "StateError", "StreamingModel", "TFLSTMError", "read_metadata",
+    "InputError", "ModelError", "StateError", "Stream", "StreamingModel", "TFLSTMError", "read_metadata",
 ]

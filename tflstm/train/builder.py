@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,8 +25,6 @@ CHECKPOINT_PREFIX = "model.ckpt"
 HEADS = ("classification", "binary", "regression")
 INPUT_NAME = "features"
 OUTPUT_NAME = "predictions"
-
-log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,10 +123,20 @@ class ModelGraph(NamedTuple):
     final_state: tuple[LSTMStateTuple, ...]
 
 
-def build(spec: ModelSpec, time_steps: int, batch_size: int | None) -> ModelGraph:
-    """Builds the model in a new graph for `time_steps` steps and `batch_size` (None: any)."""
+def build(spec: ModelSpec, time_steps: int, batch_size: int | None, seed: int | None = None) -> ModelGraph:
+    """Builds the model in a new graph for `time_steps` steps and `batch_size` (None: any).
+
+    Args:
+        spec: the model.
+        time_steps: steps of the input placeholder.
+        batch_size: batch of the input placeholder; None: any.
+        seed: graph-level seed, set before any variable exists, so the same seed
+            gives the same initial weights. Default: None (random).
+    """
     graph = tf.Graph()
     with graph.as_default():
+        if seed is not None:
+            tf.compat.v1.set_random_seed(seed)
         features = tf.compat.v1.placeholder(
             tf.float32, [time_steps, batch_size, spec.input_depth], name=INPUT_NAME
         )
@@ -196,7 +203,7 @@ def train(
             targets (0/1 for binary).
         checkpoint_dir: where `model.ckpt*` and `spec.json` go (created).
         epochs, batch_size, learning_rate: Adam training settings.
-        seed: graph and shuffling seed.
+        seed: seed of the initial weights (graph seed) and of the shuffling.
         on_epoch: called as on_epoch(epoch, mean loss, metric) after each epoch;
             the metric is accuracy (classification, binary) or mean absolute error.
 
@@ -209,9 +216,8 @@ def train(
         raise ValueError(f"`x` must be [n, {expected[0]}, {expected[1]}], got shape {x.shape}.")
     if len(y) != len(x):
         raise ValueError(f"`y` must have one row per sequence: {len(x)} expected, got {len(y)}.")
-    model = build(spec, spec.time_steps, None)
+    model = build(spec, spec.time_steps, None, seed=seed)
     with model.graph.as_default():
-        tf.compat.v1.set_random_seed(seed)
         last = model.logits[-1]
         if spec.head == "classification":
             target = tf.compat.v1.placeholder(tf.int64, [None])

@@ -12,17 +12,8 @@ from typing import Any, NamedTuple
 import tensorflow as tf
 
 from tflstm import fused_op
+from tflstm.fused_op import PROJECTION_WEIGHT_NAME, WEIGHT_SLOTS, weight_name
 from tflstm.train.ophint import LayerHint
-
-
-WEIGHT_SLOTS: dict[str, int] = {
-    **{f"input_to_{g}_w": s for g, s in fused_op.INPUT_WEIGHTS.items()},
-    **{f"recurrent_to_{g}_w": s for g, s in fused_op.RECURRENT_WEIGHTS.items()},
-    **{f"cell_to_{g}_w": s for g, s in fused_op.PEEPHOLE_WEIGHTS.items()},
-    **{f"{g}_bias": s for g, s in fused_op.GATE_BIASES.items()},
-    "projection_w": fused_op.PROJECTION_WEIGHTS,
-}
-"""The cell's variable names and the fused-op input slot each one feeds."""
 
 
 class LSTMStateTuple(NamedTuple):
@@ -136,18 +127,19 @@ class TFLiteLSTMCell:
                 f"int, got {input_depth!r}."
             )
         n, out = self.num_units, self.output_size
-        shapes = {f"input_to_{g}_w": [n, input_depth] for g in fused_op.GATES}
-        shapes.update({f"recurrent_to_{g}_w": [n, out] for g in fused_op.GATES})
+        shapes = {weight_name("input", g): [n, input_depth] for g in fused_op.GATES}
+        shapes.update({weight_name("recurrent", g): [n, out] for g in fused_op.GATES})
         if self.use_peepholes:
-            shapes.update({f"cell_to_{g}_w": [n] for g in fused_op.PEEPHOLE_WEIGHTS})
-        shapes.update({f"{g}_bias": [n] for g in fused_op.GATES})
+            shapes.update({weight_name("peephole", g): [n] for g in fused_op.PEEPHOLE_WEIGHTS})
+        biases = {weight_name("bias", g): g for g in fused_op.GATES}
+        shapes.update({key: [n] for key in biases})
         if self.num_proj is not None:
-            shapes["projection_w"] = [self.num_proj, n]
+            shapes[PROJECTION_WEIGHT_NAME] = [self.num_proj, n]
 
         def initializer(key: str) -> Any:
-            if key == "forget_bias":
+            if biases.get(key) == "forget":
                 return tf.compat.v1.constant_initializer(self.forget_bias)
-            return tf.compat.v1.zeros_initializer() if key.endswith("_bias") else self.initializer
+            return tf.compat.v1.zeros_initializer() if key in biases else self.initializer
 
         with tf.compat.v1.variable_scope(self.name, default_name="lstm") as scope:
             self.name = scope.name.rsplit("/", 1)[-1]
@@ -194,23 +186,23 @@ class TFLiteLSTMCell:
 
         def gate(name: str) -> tf.Tensor:
             return (
-                tf.matmul(x, w[f"input_to_{name}_w"], transpose_b=True)
-                + tf.matmul(h_prev, w[f"recurrent_to_{name}_w"], transpose_b=True)
-                + w[f"{name}_bias"]
+                tf.matmul(x, w[weight_name("input", name)], transpose_b=True)
+                + tf.matmul(h_prev, w[weight_name("recurrent", name)], transpose_b=True)
+                + w[weight_name("bias", name)]
             )
 
         i, f, g, o = (gate(name) for name in fused_op.GATES)
         if self.use_peepholes:
-            i += w["cell_to_input_w"] * c_prev
-            f += w["cell_to_forget_w"] * c_prev
+            i += w[weight_name("peephole", "input")] * c_prev
+            f += w[weight_name("peephole", "forget")] * c_prev
         c = tf.sigmoid(f) * c_prev + tf.sigmoid(i) * tf.tanh(g)
         if self.cell_clip is not None:
             c = tf.clip_by_value(c, -self.cell_clip, self.cell_clip)
         if self.use_peepholes:
-            o += w["cell_to_output_w"] * c
+            o += w[weight_name("peephole", "output")] * c
         h = tf.sigmoid(o) * tf.tanh(c)
         if self.num_proj is not None:
-            h = tf.matmul(h, w["projection_w"], transpose_b=True)
+            h = tf.matmul(h, w[PROJECTION_WEIGHT_NAME], transpose_b=True)
             if self.proj_clip is not None:
                 h = tf.clip_by_value(h, -self.proj_clip, self.proj_clip)
         c, h = hint.step_outputs(c, h)

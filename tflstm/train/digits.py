@@ -6,9 +6,13 @@ scikit-learn, so nothing is downloaded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from tflstm.train import builder
 
 TIME_STEPS = 8
 FEATURES = 8
@@ -37,3 +41,22 @@ def load(test_fraction: float = 0.2, seed: int = 0) -> tuple[Split, Split]:
     n_test = int(round(len(x) * test_fraction))
     test, train = order[:n_test], order[n_test:]
     return Split(x[train], y[train]), Split(x[test], y[test])
+
+
+def spec() -> builder.ModelSpec:
+    """The demo's model: 8 -> LSTM 128 -> LSTM 64 -> 10 classes."""
+    return builder.ModelSpec(
+        input_depth=FEATURES,
+        layers=(builder.LayerSpec(128), builder.LayerSpec(64)),
+        head="classification", num_outputs=NUM_CLASSES, time_steps=TIME_STEPS, dataset="digits",
+    )
+
+
+def train(
+    checkpoint_dir: Path, data: Split, epochs: int, seed: int = 0,
+    on_epoch: Callable[[int, float, float], None] | None = None,
+) -> Path:
+    """Trains the demo's classifier (`spec()`) on `data` and saves the checkpoint."""
+    return builder.train(
+        spec(), data.x, data.y, checkpoint_dir, epochs=epochs, learning_rate=5e-3, seed=seed, on_epoch=on_epoch,
+    )

@@ -1,24 +1,26 @@
-"""Checkpoint -> folder of verified `.tflite` files: the work behind the CLIs (file I/O here)."""
+"""Checkpoint -> folder of verified `.tflite` files: what the converter CLIs and the demo write.
+
+For each quantization, the sequence model and step models of the given batch
+sizes, each with its metadata as a `.json` sidecar, checked against TensorFlow
+on held-out sequences; `report.json` lists the results.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from tflstm.convert.checkpoint import convert_checkpoint
 from tflstm.convert.verify import VariantReport, report
-from tflstm.runtime import read_metadata
+from tflstm.format import TOLERANCES, read_metadata
 from tflstm.train import builder
 
 log = logging.getLogger("tflstm")
-
-FLOAT32_MAX_ERROR = 1e-5
 
 
 def model_file_name(kind: str, quantize: str, batch_size: int) -> str:
@@ -55,7 +57,7 @@ def convert_and_verify(
         labels: int [n] classes for accuracy, or None.
         calibration: float32 [n, time_steps, depth] sequences for int8.
         step_batch_sizes: batch sizes of the step models. Default: (1,).
-        int8_io: int8 inputs and outputs for "int8" models.
+        int8_io: int8 inputs and outputs for "int8" models. Default: False.
 
     Returns:
         One report per file, also written to `out_dir/report.json`.
@@ -80,7 +82,7 @@ def convert_and_verify(
                 "" if result.accuracy is None else f"  accuracy {result.accuracy:.4f}",
             )
             reports.append(result)
-    (out_dir / "report.json").write_text(json.dumps([r.__dict__ for r in reports], indent=2) + "\n")
+    (out_dir / "report.json").write_text(json.dumps([dataclasses.asdict(r) for r in reports], indent=2) + "\n")
     return reports
 
 
@@ -102,39 +104,6 @@ def table(reports: Sequence[VariantReport], reference_accuracy: float | None) ->
 
 
 def float32_failures(reports: Sequence[VariantReport]) -> list[VariantReport]:
-    """float32 files whose error exceeds `FLOAT32_MAX_ERROR`."""
-    return [r for r in reports if r.quantization == "float32" and r.max_abs_error > FLOAT32_MAX_ERROR]
-
-
-def train_digits(checkpoint_dir: Path, train: Any, epochs: int, seed: int = 0) -> Path:
-    """Trains the demo's 8 -> LSTM 128 -> LSTM 64 -> 10 digits classifier."""
-    from tflstm.train import builder, digits
-
-    spec = builder.ModelSpec(
-        input_depth=digits.FEATURES,
-        layers=(builder.LayerSpec(128), builder.LayerSpec(64)),
-        head="classification", num_outputs=digits.NUM_CLASSES, time_steps=digits.TIME_STEPS,
-        dataset="digits",
-    )
-    log.info("training 8 -> LSTM 128 -> LSTM 64 -> 10 on %d digits", len(train.x))
-    return builder.train(
-        spec, train.x, train.y, checkpoint_dir, epochs=epochs, learning_rate=5e-3, seed=seed,
-        on_epoch=lambda e, loss, acc: log.info("epoch %2d  loss %.4f  train accuracy %.4f", e, loss, acc),
-    )
-
-
-def setup_logging() -> None:
-    """Progress lines on stdout; TensorFlow's C++ and Python logs down to errors."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-    from absl import logging as absl_logging
-
-    tf.get_logger().setLevel("ERROR")
-    absl_logging.set_verbosity(absl_logging.WARNING)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    """float32 files whose error exceeds `TOLERANCES["float32"]`."""
+    limit = TOLERANCES["float32"]
+    return [r for r in reports if r.quantization == "float32" and r.max_abs_error > limit]

@@ -1,9 +1,9 @@
-"""Flatbuffer rewrites after conversion: layer options, state tensors, signatures.
+"""Flatbuffer rewrites after conversion that need TensorFlow's view of the graph.
 
 The TensorFlow converter legalizes every hinted layer into one fused op, but it
-drops the cell and projection clip values and leaves the state tensors unnamed.
-These functions put both right, expose the state as model inputs and outputs
-for step models, and add signatures.
+drops the cell and projection clip values, leaves the state tensors unnamed and
+some output shapes unset. These functions put that right; the generic edits
+(signatures, metadata) are `tflstm.flatbuf`'s.
 """
 
 from __future__ import annotations
@@ -16,22 +16,8 @@ import tensorflow as tf
 
 from tflstm import flatbuf, fused_op
 from tflstm.convert.errors import ConversionError
-from tflstm.format import StateSpec, TensorSpec, state_name
+from tflstm.format import StateSpec, state_name
 from tflstm.train.cell import TFLiteLSTMCell
-
-
-def tensor_spec(model: Any, index: int, name: str) -> TensorSpec:
-    """The `TensorSpec` of tensor `index` of subgraph 0, under signature name `name`."""
-    tensor = model.subgraphs[0].tensors[index]
-    quantization = flatbuf.tensor_quantization(tensor)
-    return TensorSpec(
-        name=name,
-        shape=tuple(int(d) for d in tensor.shape),
-        dtype=flatbuf.tensor_dtype(tensor),
-        scale=None if quantization is None else quantization[0],
-        zero_point=None if quantization is None else quantization[1],
-        tensor_index=index,
-    )
 
 
 def set_static_shape(model: Any, index: int, shape: tf.TensorShape) -> None:
@@ -76,7 +62,7 @@ def configure_layers(
         for kind, index in (("h", h), ("c", c)):
             name = state_name(cell.name, kind)
             tensors[index].name = name
-            spec = tensor_spec(model, index, name)
+            spec = flatbuf.tensor_spec(model, index, name)
             states.append(StateSpec(**vars(spec), layer=cell.name, kind=kind))
     return states
 
@@ -99,37 +85,15 @@ def limit_cell_state_scales(model: Any, ops: Sequence[Any]) -> list[str]:
     tensors = model.subgraphs[0].tensors
     messages = []
     for k, op in enumerate(ops):
-        cell = tensors[int(op.inputs[fused_op.CELL_STATE])]
-        scale = flatbuf.tensor_quantization(cell)
-        if flatbuf.tensor_dtype(cell) != "int16" or scale is None or scale[0] <= MAX_CELL_STATE_SCALE:
+        index = int(op.inputs[fused_op.CELL_STATE])
+        spec = flatbuf.tensor_spec(model, index)
+        if spec.dtype != "int16" or spec.scale is None or spec.scale <= MAX_CELL_STATE_SCALE:
             continue
-        cell.quantization.scale = np.array([MAX_CELL_STATE_SCALE], dtype=np.float32)
+        tensors[index].quantization.scale = np.array([MAX_CELL_STATE_SCALE], dtype=np.float32)
         messages.append(
-            f"fused LSTM op {k}: calibrated cell state range +-{scale[0] * 32768:g} exceeds the "
+            f"fused LSTM op {k}: calibrated cell state range +-{spec.scale * 32768:g} exceeds the "
             f"+-{MAX_CELL_STATE_SCALE * 32768:g} the integer kernel supports; its cell state "
             "saturates there"
         )
     return messages
 
-
-def add_signature(
-    model: Any, key: str, inputs: Sequence[tuple[str, int]], outputs: Sequence[tuple[str, int]]
-) -> None:
-    """Adds a SignatureDef `key` of subgraph 0 over (name, tensor index) pairs."""
-    schema = flatbuf.schema()
-
-    def tensor_maps(pairs: Sequence[tuple[str, int]]) -> list[Any]:
-        maps = []
-        for name, index in pairs:
-            entry = schema.TensorMapT()
-            entry.name = name
-            entry.tensorIndex = index
-            maps.append(entry)
-        return maps
-
-    signature = schema.SignatureDefT()
-    signature.signatureKey = key
-    signature.subgraphIndex = 0
-    signature.inputs = tensor_maps(inputs)
-    signature.outputs = tensor_maps(outputs)
-    model.signatureDefs = [s for s in model.signatureDefs or [] if s.signatureKey != key] + [signature]

@@ -1,0 +1,134 @@
+"""Caller arrays <-> a step model's input and output tensors.
+
+`Inputs` checks one time step's features and turns them into what the input
+tensor holds (preprocess, normalization, quantization); `Outputs` turns the
+output tensors back into float arrays (dequantization, postprocess). Both say
+when nothing needs converting (`fast`), so the hot path can copy directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tflstm.format import TensorSpec
+from tflstm.runtime.errors import InputError
+
+Output = np.ndarray | dict[str, np.ndarray]
+"""One step's result: float32 output array, or a dict by output name for multi-output models."""
+
+
+def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """float32 -> the integer dtype of `spec` (round, add the zero point, saturate)."""
+    info = np.iinfo(spec.dtype)
+    q = np.round(x / np.float32(spec.scale)) + spec.zero_point
+    return np.clip(q, info.min, info.max).astype(spec.dtype)
+
+
+def dequantize(y: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """The integer values of `spec` -> float32 (scale * (q - zero_point))."""
+    return (y.astype(np.float32) - np.float32(spec.zero_point)) * np.float32(spec.scale)
+
+
+class Inputs:
+    """One feature input: accepted shapes and conversion to the tensor's dtype.
+
+    Args:
+        spec: the feature input tensor, e.g. float32 [1, 1, depth] (time-major
+            [time, batch, depth] with time 1 for step models).
+        normalization: {"mean": [...], "std": [...]} per feature, or None.
+        preprocess: stateless callable applied to every input first, or None.
+    """
+
+    def __init__(
+        self,
+        spec: TensorSpec,
+        normalization: dict[str, list[float]] | None,
+        preprocess: Callable[[Any], Any] | None,
+    ) -> None:
+        self.spec = spec
+        self.depth = spec.shape[-1]
+        self._preprocess = preprocess
+        self._mean = None if normalization is None else np.asarray(normalization["mean"], np.float32)
+        self._std = None if normalization is None else np.asarray(normalization["std"], np.float32)
+        self.fast = spec.scale is None and normalization is None and preprocess is None and spec.dtype == "float32"
+        """True when a float32 array of an accepted shape is copied in as it is."""
+        shape = spec.shape
+        leading_ones = next((k for k, d in enumerate(shape) if d != 1), len(shape))
+        self.shapes = {len(shape) - k: (shape[k:], k) for k in range(leading_ones + 1)}
+        """Accepted input rank -> (shape, leading dims the outputs drop): the tensor's
+        shape with any number of its leading 1s dropped."""
+
+    def describe_shapes(self) -> str:
+        """The accepted shapes, for messages: "[3] or [1, 3] or [1, 1, 3]"."""
+        return " or ".join(str(list(self.shapes[rank][0])) for rank in sorted(self.shapes))
+
+    def convert(self, x: np.ndarray) -> np.ndarray:
+        """Float features -> the tensor's dtype: normalization, then quantization."""
+        if x.dtype != np.float32:
+            if not np.issubdtype(x.dtype, np.floating):
+                raise InputError(f"`x` must hold floats, got {x.dtype}.")
+            x = x.astype(np.float32)
+        if self._mean is not None:
+            x = (x - self._mean) / self._std
+        if self.spec.scale is not None:
+            x = quantize(x, self.spec)
+        return x
+
+    def prepare(self, x: Any) -> tuple[np.ndarray, int]:
+        """One time step -> (array of the tensor's shape and dtype, leading dims outputs drop)."""
+        if self._preprocess is not None:
+            x = self._preprocess(x)
+        x = np.asarray(x)
+        accepted = self.shapes.get(x.ndim)
+        if accepted is None or x.shape != accepted[0]:
+            raise InputError(f"`x` must be one time step of shape {self.describe_shapes()}, got {list(x.shape)}.")
+        return self.convert(x).reshape(self.spec.shape), accepted[1]
+
+    def prepare_rows(self, xs: Sequence[Any]) -> np.ndarray:
+        """One time step for each of several row streams -> converted [len(xs), depth]."""
+        if self._preprocess is not None:
+            xs = [self._preprocess(x) for x in xs]
+        try:
+            stacked = np.asarray(xs)
+        except ValueError:
+            stacked = np.empty(0)  # ragged: reported below
+        if stacked.shape != (len(xs), self.depth):
+            shape = next((list(np.shape(x)) for x in xs if np.shape(x) != (self.depth,)), "ragged")
+            raise InputError(f"`x` of a row stream must be one time step of shape [{self.depth}], got {shape}.")
+        return self.convert(stacked)
+
+
+class Outputs:
+    """The model outputs: dequantization and postprocess.
+
+    Args:
+        specs: the output tensors, in signature order.
+        postprocess: stateless callable applied to every result, or None.
+    """
+
+    def __init__(self, specs: Sequence[TensorSpec], postprocess: Callable[[Output], Any] | None) -> None:
+        self.specs = tuple(specs)
+        self._postprocess = postprocess
+        self.fast = len(self.specs) == 1 and self.specs[0].scale is None and postprocess is None
+        """True when the single float output is returned as it is (a copy)."""
+
+    def finish(self, raw: dict[str, np.ndarray], drop: int) -> Any:
+        """Output arrays by name -> the result, with `drop` leading 1-dims removed."""
+        outputs = {}
+        for spec in self.specs:
+            y = raw[spec.name]
+            if spec.scale is not None:
+                y = dequantize(y, spec)
+            outputs[spec.name] = y.reshape(y.shape[drop:]) if all(d == 1 for d in y.shape[:drop]) else y
+        result: Output = outputs[self.specs[0].name] if len(outputs) == 1 else outputs
+        return result if self._postprocess is None else self._postprocess(result)
+
+    def finish_rows(self, raw: dict[str, np.ndarray], count: int) -> list[Any]:
+        """Batched output arrays [batch, ...] by name -> one result per row of the first `count`."""
+        if self.fast:
+            y = raw[self.specs[0].name]
+            return [y[k] for k in range(count)]
+        return [self.finish({name: y[k : k + 1] for name, y in raw.items()}, 1) for k in range(count)]
