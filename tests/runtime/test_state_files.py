@@ -153,3 +153,18 @@ def test_save_removes_temporaries_of_dead_writers_and_keeps_the_mode(fixtures, b
     target.chmod(0o640)
     model.save_state(target)
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_packed_state_round_trips_and_checks_its_size(fixtures, reference, backend):
+    from tflstm.runtime.state import pack_state, state_nbytes, unpack_state
+
+    model = StreamingModel(fixtures / "step_int8.tflite", backend=backend)
+    for row in reference["x"][0, :4]:
+        model.step(row)
+    specs = model.metadata.states
+    blob = pack_state(specs, model.state)
+    assert len(blob) == state_nbytes(specs) == (16 + 8) * 1 + (16 + 8) * 2  # h int8, c int16
+    for name, value in unpack_state(specs, blob).items():
+        np.testing.assert_array_equal(value, model.state[name])
+    with pytest.raises(StateError, match=f"holds {len(blob)} bytes, got {len(blob) - 1}"):
+        unpack_state(specs, blob[:-1])

@@ -101,3 +101,35 @@ class StateTable:
         index = self.index(rows)
         for name, array in self.arrays.items():
             array[index] = state[name]
+
+
+def state_nbytes(specs: Sequence[StateSpec], rows: int = 1) -> int:
+    """Bytes of a packed state of `rows` streams (`pack_state`)."""
+    return sum(rows * int(np.prod(spec.shape[1:], dtype=np.int64)) * np.dtype(spec.dtype).itemsize for spec in specs)
+
+
+def pack_state(specs: Sequence[StateSpec], state: Mapping[str, np.ndarray], rows: int = 1) -> bytes:
+    """A checked state as raw little-endian bytes, the tensors in `specs` order.
+
+    The compact form for state stores that keep the model's identity elsewhere
+    (a key-value store, Flink's keyed state): no names, no header, no checksum.
+    """
+    checked = check_state(specs, state, rows)
+    return b"".join(
+        np.ascontiguousarray(checked[spec.name], dtype=np.dtype(spec.dtype).newbyteorder("<")).tobytes() for spec in specs
+    )
+
+
+def unpack_state(specs: Sequence[StateSpec], blob: bytes, rows: int = 1) -> State:
+    """Inverse of `pack_state`; StateError unless `blob` has exactly the packed size."""
+    expected = state_nbytes(specs, rows)
+    if len(blob) != expected:
+        raise StateError(f"A packed state of this model holds {expected} bytes, got {len(blob)}.")
+    state, offset = {}, 0
+    for spec in specs:
+        dtype = np.dtype(spec.dtype).newbyteorder("<")
+        count = rows * int(np.prod(spec.shape[1:], dtype=np.int64))
+        values = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
+        state[spec.name] = values.reshape(rows, *spec.shape[1:]).astype(spec.dtype)
+        offset += count * dtype.itemsize
+    return state
