@@ -5,7 +5,7 @@ VENV := .venv
 EDGE_VENV := .venv-edge
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test assets bench bench-full bench-arm clean
+.PHONY: demo test assets bench bench-full bench-arm fuzz soak clean
 
 # Main environment: TensorFlow for training and conversion, ai-edge-litert, tests.
 $(VENV)/.installed: pyproject.toml
@@ -33,6 +33,19 @@ test: $(VENV)/.installed $(EDGE_VENV)/.installed
 	rm -rf $(FIXTURES) && $(VENV)/bin/python tests/make_fixtures.py $(FIXTURES)
 	TFLSTM_EDGE_PYTHON=$(abspath $(EDGE_VENV))/bin/python $(VENV)/bin/python -m pytest -q
 	$(EDGE_VENV)/bin/python -m pytest -q tests/runtime
+
+# Reliability, long forms (make test runs short ones): mutated models on both backends,
+# each case in a forked child; SIGKILLs mid-save; a million-step soak.
+RELIABILITY_MODELS := android_assets/digits_step_float32.tflite android_assets/digits_step_dynamic.tflite \
+	android_assets/digits_step_int8.tflite $(FIXTURES)/keras_stock_step.tflite
+fuzz: $(VENV)/.installed $(EDGE_VENV)/.installed
+	test -f $(FIXTURES)/keras_stock_step.tflite || $(VENV)/bin/python tests/make_fixtures.py $(FIXTURES)
+	$(VENV)/bin/python tests/reliability/fuzz_models.py --cases 10000 --seed 0 --backend litert $(RELIABILITY_MODELS)
+	$(EDGE_VENV)/bin/python tests/reliability/fuzz_models.py --cases 10000 --seed 0 --backend tflite_runtime $(RELIABILITY_MODELS)
+
+soak: $(VENV)/.installed
+	$(VENV)/bin/python tests/reliability/kill_saves.py --kills 200 --seed 0 android_assets/digits_step_float32.tflite
+	$(VENV)/bin/python tests/reliability/soak.py --steps 1000000 android_assets/digits_step_float32.tflite
 
 # Benchmarks (benchmarks/run.py): quick is what CI smoke-runs; full takes about 15 minutes.
 bench: $(VENV)/.installed

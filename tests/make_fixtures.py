@@ -9,6 +9,7 @@ same files. References come from TensorFlow, never from the runtime.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -40,6 +41,9 @@ MODELS = [
 ]
 NORMALIZED = "step_normalized_float32.tflite"
 KERAS = "keras_stock_step.tflite"
+TAMPERED = "tampered"
+"""Folder of step_float32.tflite variants whose metadata lies, re-sealed with a valid
+checksum as an attacker would, plus damaged ones; see `tampered_models`."""
 
 
 def random_checkpoint(out: Path, seed: int = 0) -> Path:
@@ -74,6 +78,67 @@ def keras_stock_model(out: Path, x: np.ndarray, seed: int = 1) -> np.ndarray:
     return sequence_model.predict(x, verbose=0)
 
 
+def _edited(content: bytes, edit, *, reseal: bool = True) -> bytes:
+    """`content` with its tflstm metadata dict changed by `edit(dict)`; re-sealed like tflstm seals."""
+    from tflstm import flatbuf, integrity
+    from tflstm.format import METADATA_NAME
+
+    model = flatbuf.read_model(content)
+    data = json.loads(flatbuf.ModelView(content).metadata(METADATA_NAME))
+    edit(data)
+    if reseal:
+        data["checksum"] = integrity.CHECKSUM_PLACEHOLDER
+    flatbuf.set_metadata(model, METADATA_NAME, json.dumps(data, indent=2, sort_keys=True).encode())
+    written = flatbuf.write_model(model)
+    return integrity.seal(written) if reseal else written
+
+
+def tampered_models(content: bytes) -> dict[str, bytes]:
+    """Variants of a float32 step model whose metadata lies or whose bytes are damaged.
+
+    Each lie is re-sealed with a valid file checksum (what an attacker can do),
+    so only the runtime's metadata-against-flatbuffer checks can catch it.
+    """
+    from tflstm import flatbuf
+    from tflstm.format import METADATA_NAME
+
+    view = flatbuf.ModelView(content)
+    weight = next(i for i in range(view.num_tensors) if view.tensor_data(i))
+    scratch = next(i for i in range(view.num_tensors)
+                   if not view.tensor_data(i) and not view.is_variable(i) and i not in view.inputs and i not in view.outputs)
+
+    def state_at(index):
+        return lambda d: d["states"][0].update(tensor_index=index)
+
+    def swap_h_and_c(d):
+        d["states"][0]["tensor_index"], d["states"][1]["tensor_index"] = (
+            d["states"][1]["tensor_index"], d["states"][0]["tensor_index"])
+
+    edits = {
+        "state_on_a_weight": state_at(weight),
+        "state_on_a_scratch_tensor": state_at(scratch),
+        "state_out_of_range": state_at(view.num_tensors + 7),
+        "output_on_a_weight": lambda d: d["outputs"][0].update(tensor_index=weight),
+        "input_dtype_lie": lambda d: d["inputs"][0].update(dtype="int8", scale=0.1, zero_point=0),
+        "input_shape_lie": lambda d: d["inputs"][0].update(shape=[1, 1, 5]),
+        "batch_lie": lambda d: d.update(batch_size=4),
+        "h_and_c_swapped": swap_h_and_c,
+        "fingerprint_lie": lambda d: d.update(fingerprint="0" * 64),
+        "format_version_1": lambda d: d.update(format_version=1),
+        "ill_typed_shape": lambda d: d["inputs"][0].update(shape="1x1x3"),
+    }
+    variants = {name: _edited(content, edit) for name, edit in edits.items()}
+    variants["checksum_wrong"] = _edited(content, lambda d: d.update(checksum="f" * 64), reseal=False)
+    model = flatbuf.read_model(content)
+    model.metadata = [m for m in model.metadata if m.name not in (METADATA_NAME, METADATA_NAME.encode())]
+    variants["metadata_removed"] = flatbuf.write_model(model)
+    damaged = bytearray(content)
+    damaged[len(damaged) // 2] ^= 0x40
+    variants["one_bit_flipped"] = bytes(damaged)
+    variants["truncated"] = content[: len(content) - 3496 % len(content)]
+    return variants
+
+
 def main(out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,6 +152,9 @@ def main(out_dir: str) -> None:
             calibration=calibration if quantize == "int8" else None,
         )
         (out / name).write_bytes(model)
+    (out / TAMPERED).mkdir(exist_ok=True)
+    for name, content in tampered_models((out / "step_float32.tflite").read_bytes()).items():
+        (out / TAMPERED / f"{name}.tflite").write_bytes(content)
     mean, std = np.array([0.5, -1.0, 2.0]), np.array([2.0, 0.5, 4.0])
     restored, sess = builder.restore(checkpoint, 1, 1)
     with sess:

@@ -85,3 +85,39 @@ def test_damaged_bytes_raise_flatbuffer_error_only(step_model):
         except flatbuf.FlatbufferError:
             outcomes["refused"] += 1
     assert outcomes["refused"] >= 150 and sum(outcomes.values()) == len(cases)
+
+
+def test_layout_table_matches_the_schema_module():
+    """tflite_layout.json (what `verify` walks with) is what tools/tflite_layout.py reads off the schema."""
+    import importlib.util
+    import json
+    from importlib import resources
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "tflite_layout.py"
+    spec = importlib.util.spec_from_file_location("tflite_layout", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fresh = json.loads(json.dumps(module.layout(flatbuf.schema())))
+    assert json.loads(resources.files("tflstm").joinpath("tflite_layout.json").read_text()) == fresh
+    assert fresh["tables"]["Tensor"]["4"] == "t:QuantizationParameters"
+    assert fresh["tables"]["Operator"]["4"] == "u:BuiltinOptions"
+    assert fresh["unions"]["BuiltinOptions"]["71"] == "UnidirectionalSequenceLSTMOptions"
+
+
+def test_verify_refuses_what_would_make_an_interpreter_read_outside_the_file(step_model):
+    """Offsets, indices and sizes a native reader would follow out of bounds."""
+    view = flatbuf.ModelView(step_model)
+    model = flatbuf.read_model(step_model)
+    weight = next(i for i in range(view.num_tensors) if view.tensor_data(i))
+    model.subgraphs[0].tensors[weight].shape = np.array([999, 999], np.int32)
+    with pytest.raises(flatbuf.FlatbufferError, match=r"holds \d+ bytes of data; its type and shape \[999, 999\] need"):
+        flatbuf.verify(flatbuf.write_model(model))
+    model = flatbuf.read_model(step_model)
+    model.subgraphs[0].operators[0].inputs = np.array([10_000, *model.subgraphs[0].operators[0].inputs[1:]], np.int32)
+    with pytest.raises(flatbuf.FlatbufferError, match="name tensor\\(s\\) \\[10000\\]"):
+        flatbuf.verify(flatbuf.write_model(model))
+    model = flatbuf.read_model(step_model)
+    model.subgraphs[0].operators[0].opcodeIndex = 77
+    with pytest.raises(flatbuf.FlatbufferError, match="names operator code 77"):
+        flatbuf.verify(flatbuf.write_model(model))

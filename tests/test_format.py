@@ -8,6 +8,7 @@ import pytest
 
 from tflstm import flatbuf
 from tflstm.format import METADATA_NAME, ModelMetadata, StateSpec, TensorSpec, weights_fingerprint
+from tflstm.format import read_metadata as format_metadata
 from tflstm.runtime import ModelError, read_metadata
 
 
@@ -33,7 +34,7 @@ def test_json_round_trip():
 def test_other_format_version_is_refused():
     data = _metadata().to_dict()
     data["format_version"] = 99
-    with pytest.raises(ValueError, match="format version 99 is not supported; this tflstm reads version 1"):
+    with pytest.raises(ValueError, match="format version 99 is not supported; this tflstm reads version 2"):
         ModelMetadata.from_dict(data)
 
 
@@ -67,7 +68,9 @@ def test_metadata_entry_is_written_once_and_read_without_schema(tmp_path):
     rewritten = flatbuf.write_model(model)
     parsed = flatbuf.read_model(rewritten)
     assert [m.name for m in parsed.metadata].count(METADATA_NAME.encode()) == 1
-    assert read_metadata(rewritten) == _metadata()
+    assert format_metadata(rewritten) == _metadata()
+    with pytest.raises(ModelError, match="holds no checksum"):  # the runtime checks the file, too
+        read_metadata(rewritten)
     assert weights_fingerprint(flatbuf.ModelView(rewritten)) == fingerprint
 
 
@@ -80,3 +83,38 @@ def test_model_without_metadata_is_refused():
     plain = tf.compat.v1.lite.TFLiteConverter.from_session(built.sess, [built.x], [built.y]).convert()
     with pytest.raises(ModelError, match="has no tflstm metadata"):
         read_metadata(plain)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d["inputs"][0].update(tensor_index="21"), "tensor_index must be an int >= 0, got '21'"),
+        (lambda d: d["inputs"][0].update(shape=[1, 1.5, 3]), "shape must be a list of non-negative ints"),
+        (lambda d: d["states"][0].update(scale=-0.1), "scale must be a finite number > 0, got -0.1"),
+        (lambda d: d["states"][0].update(kind="x"), "State kind must be one of"),
+        (lambda d: d["inputs"][0].update(extra=1), r"Unknown TensorSpec field\(s\) \['extra'\]"),
+        (lambda d: d["outputs"][0].pop("dtype"), r"Missing TensorSpec field\(s\) \['dtype'\]"),
+        (lambda d: d.update(normalization={"mean": [0, 0, float("nan")], "std": [1, 1, 1]}), "3 finite numbers"),
+        (lambda d: d.update(normalization={"mean": [0, 0, 0], "std": [1, 0, 1]}), "std values must be > 0"),
+        (lambda d: d.update(batch_size=True), "`batch_size` must be an int >= 1, got True"),
+        (lambda d: d.update(fingerprint="xyz"), "`fingerprint` must be 64 hex digits"),
+        (lambda d: d.update(states=d["states"][:1]), "an h and a c state per LSTM layer"),
+        (lambda d: d.update(inputs={}), "`inputs` must be a list"),
+        (lambda d: d.update(converter={"tflstm": 1}), "`converter` must map names to version strings"),
+    ],
+)
+def test_hostile_metadata_fields_are_refused_with_a_message(edit, message):
+    from tflstm.format import MetadataError
+
+    data = _metadata().to_dict()
+    edit(data)
+    with pytest.raises(MetadataError, match=message):
+        ModelMetadata.from_dict(data)
+
+
+@pytest.mark.parametrize("text", [b"[]", b"\xff\xfe", b"{" * 5000 + b"}" * 5000, b'{"format_version": 2}'])
+def test_metadata_that_is_not_the_schema_is_a_metadata_error(text):
+    from tflstm.format import MetadataError
+
+    with pytest.raises(MetadataError):
+        ModelMetadata.from_json(text)

@@ -10,6 +10,11 @@ Two ways in, one policy (opcodes, tensor types, quantization):
   API (`ModelT`) of the schema module ai-edge-litert ships; the converter uses
   them. In-place mutators return None.
 
+Before any native code sees a file, `verify` walks every table reachable from
+its root with the schema's field layout (`tflite_layout.json`, see
+`tools/tflite_layout.py`) and checks the indices that tie the tables together,
+so that an interpreter built on it reads only memory inside the file.
+
 Field slots below are the declaration order of the fields in TFLite's
 `schema.fbs` (a union takes two slots: its type, then its value).
 """
@@ -17,9 +22,11 @@ Field slots below are the declaration order of the fields in TFLite's
 from __future__ import annotations
 
 import dataclasses
+import json
 import struct
 from collections.abc import Sequence
 from functools import cache
+from importlib import resources
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -35,6 +42,11 @@ TENSOR_DTYPES = {
 }
 """TensorType codes tflstm reads -> numpy dtype names."""
 
+MAX_DEPTH = 64
+"""Deepest nesting of tables `verify` follows (flatbuffers' own verifier default)."""
+MAX_TABLES = 1_000_000
+"""Most tables `verify` visits, so that shared or looping offsets cannot make it run forever."""
+
 # Field slots of the tables read here.
 _MODEL = {"version": 0, "operator_codes": 1, "subgraphs": 2, "buffers": 4, "metadata": 6, "signature_defs": 7}
 _OPERATOR_CODE = {"deprecated_builtin_code": 0, "version": 2, "builtin_code": 3}
@@ -42,6 +54,8 @@ _SUBGRAPH = {"tensors": 0, "inputs": 1, "outputs": 2, "operators": 3}
 _TENSOR = {"shape": 0, "type": 1, "buffer": 2, "name": 3, "quantization": 4, "is_variable": 5}
 _QUANTIZATION = {"scale": 2, "zero_point": 3}
 _OPERATOR = {"opcode_index": 0, "inputs": 1, "outputs": 2}
+_OPERATOR_INTERMEDIATES = 8
+_TENSOR_SPARSITY = 6
 _BUFFER = {"data": 0, "offset": 1, "size": 2}
 _METADATA = {"name": 0, "buffer": 1}
 _SIGNATURE_DEF = {"inputs": 0, "outputs": 1, "signature_key": 2, "subgraph_index": 4}
@@ -186,6 +200,134 @@ class _Reader:
         ]
 
 
+@cache
+def _layout() -> dict[str, Any]:
+    return json.loads(resources.files("tflstm").joinpath("tflite_layout.json").read_text())
+
+
+def verify(content: bytes) -> None:
+    """Checks that a `.tflite` flatbuffer can be read without leaving its bytes.
+
+    Walks every table reachable from the root (every field of the TFLite schema,
+    every vector, string and union), then checks what ties them together in every
+    subgraph: operator codes, tensor and buffer indices in range, constant data
+    of exactly the size its tensor's type and shape need, external buffer data
+    inside the file.
+
+    Raises:
+        FlatbufferError: what is out of bounds or inconsistent, and where.
+    """
+    check_identifier(content)
+    reader, layout = _Reader(content), _layout()
+    tables, unions = layout["tables"], layout["unions"]
+    root = reader.table(reader.scalar("I", 0, "the root offset"), "the model table")
+    pending: list[tuple[_Table, str, int, str]] = [(root, layout["root"], 1, "the model")]
+    visited = 0
+    while pending:
+        table, name, depth, where = pending.pop()
+        visited += 1
+        if depth > MAX_DEPTH or visited > MAX_TABLES:
+            raise FlatbufferError(f"The .tflite flatbuffer is damaged: tables nest deeper than {MAX_DEPTH} or "
+                                  f"number more than {MAX_TABLES} (at {where}).")
+        for slot_text, kind in tables[name].items():
+            slot, what = int(slot_text), f"field {slot_text} of {name} ({where})"
+            if kind == "str":
+                reader.string(table, slot, what)
+            elif kind[0] == "s":
+                reader.field(table, slot, int(kind[1:]), what)
+            elif kind == "vstr":
+                start, count = reader.vector(table, slot, 4, what)
+                for k in range(count):
+                    position = start + 4 * k
+                    target = position + reader.scalar("I", position, what)
+                    length = reader.scalar("I", target, what)
+                    reader._check(target + 4, length + 1, what)  # noqa: SLF001 - same module
+            elif kind[0] == "v" and kind[1:].isdigit():
+                reader.vector(table, slot, int(kind[1:]), what)
+            elif kind.startswith("vt:"):
+                for k, child in enumerate(reader.tables(table, slot, what)):
+                    pending.append((child, kind[3:], depth + 1, f"{kind[3:]} {k} of {where}"))
+            elif kind.startswith("t:"):
+                child = reader.child(table, slot, what)
+                if child is not None:
+                    pending.append((child, kind[2:], depth + 1, f"{kind[2:]} of {where}"))
+            else:  # "u:<union>": the type is the byte in the slot before
+                code = reader.field_scalar(table, slot - 1, "B", 0, what)
+                child = reader.child(table, slot, what)
+                if child is None or code == 0:
+                    continue
+                member = unions[kind[2:]].get(str(code))
+                if member is None:
+                    raise FlatbufferError(f"The .tflite flatbuffer is damaged: {what} has unknown type {code}.")
+                pending.append((child, member, depth + 1, f"{member} of {where}"))
+    _check_references(reader, root)
+
+
+def _check_references(reader: _Reader, root: _Table) -> None:
+    """Indices between tables in range, constant data sized by its tensor, in every subgraph."""
+    codes = len(reader.tables(root, _MODEL["operator_codes"], "operator_codes"))
+    buffers = reader.tables(root, _MODEL["buffers"], "buffers")
+    for k, buffer in enumerate(buffers):
+        offset = int(reader.field_scalar(buffer, _BUFFER["offset"], "Q", 0, f"buffer {k}"))
+        size = int(reader.field_scalar(buffer, _BUFFER["size"], "Q", 0, f"buffer {k}"))
+        if offset > 1:
+            reader._check(offset, size, f"the data of buffer {k}")  # noqa: SLF001 - same module
+    for g, subgraph in enumerate(reader.tables(root, _MODEL["subgraphs"], "subgraphs")):
+        where = f"subgraph {g}"
+        tensors = reader.tables(subgraph, _SUBGRAPH["tensors"], "tensors")
+        count = len(tensors)
+
+        def indices(table: _Table, slot: int, what: str, low: int) -> None:
+            bad = [int(i) for i in reader.numbers(table, slot, "int32", what) if not low <= int(i) < count]
+            if bad:
+                raise FlatbufferError(
+                    f"The .tflite flatbuffer is damaged: {what} name tensor(s) {bad}; {where} has {count} tensors."
+                )
+
+        indices(subgraph, _SUBGRAPH["inputs"], f"the inputs of {where}", 0)
+        indices(subgraph, _SUBGRAPH["outputs"], f"the outputs of {where}", 0)
+        for k, op in enumerate(reader.tables(subgraph, _SUBGRAPH["operators"], "operators")):
+            code = int(reader.field_scalar(op, _OPERATOR["opcode_index"], "I", 0, "an operator"))
+            if code >= codes:
+                raise FlatbufferError(
+                    f"The .tflite flatbuffer is damaged: operator {k} of {where} names operator code {code}; "
+                    f"the model has {codes}."
+                )
+            indices(op, _OPERATOR["inputs"], f"the inputs of operator {k} of {where}", -1)
+            indices(op, _OPERATOR["outputs"], f"the outputs of operator {k} of {where}", 0)
+            indices(op, _OPERATOR_INTERMEDIATES, f"the intermediates of operator {k} of {where}", 0)
+        for k, tensor in enumerate(tensors):
+            _check_tensor(reader, tensor, buffers, f"tensor {k} of {where}")
+
+
+def _check_tensor(reader: _Reader, tensor: _Table, buffers: list[_Table], what: str) -> None:
+    shape = [int(d) for d in reader.numbers(tensor, _TENSOR["shape"], "int32", what)]
+    if any(d < 0 for d in shape):
+        raise FlatbufferError(f"The .tflite flatbuffer is damaged: {what} has shape {shape}.")
+    index = int(reader.field_scalar(tensor, _TENSOR["buffer"], "I", 0, what))
+    if index >= max(len(buffers), 1):
+        raise FlatbufferError(
+            f"The .tflite flatbuffer is damaged: {what} names buffer {index}; the model has {len(buffers)}."
+        )
+    if index == 0:
+        return
+    start, size = reader.vector(buffers[index], _BUFFER["data"], 1, f"buffer {index}")
+    if not size:
+        size = int(reader.field_scalar(buffers[index], _BUFFER["size"], "Q", 0, f"buffer {index}"))
+    if not size:
+        return
+    type_code = int(reader.field_scalar(tensor, _TENSOR["type"], "b", 0, what))
+    if reader.child(tensor, _TENSOR_SPARSITY, what) is not None:
+        raise FlatbufferError(f"{what} is a sparse constant tensor, which tflstm does not read.")
+    itemsize = np.dtype(dtype_name(type_code, what)).itemsize
+    needed = itemsize * int(np.prod(shape, dtype=np.int64))
+    if size != needed:
+        raise FlatbufferError(
+            f"The .tflite flatbuffer is damaged: {what} holds {size} bytes of data; its type and shape "
+            f"{shape} need {needed}."
+        )
+
+
 class OperatorInfo(NamedTuple):
     """One operator of subgraph 0.
 
@@ -213,7 +355,7 @@ class _Tensor:
 
 
 class ModelView:
-    """Subgraph 0 of `.tflite` bytes, read without a schema module and bounds-checked.
+    """Subgraph 0 of `.tflite` bytes, read without a schema module after `verify`.
 
     Args:
         content: the `.tflite` bytes (kept, not copied).
@@ -224,7 +366,7 @@ class ModelView:
     """
 
     def __init__(self, content: bytes) -> None:
-        check_identifier(content)
+        verify(content)
         self.content = content
         reader = self._reader = _Reader(content)
         root = reader.table(reader.scalar("I", 0, "the root offset"), "the model table")
@@ -387,6 +529,11 @@ class ModelView:
 
     def metadata(self, name: str) -> bytes | None:
         """The bytes of the metadata entry `name`, or None."""
+        span = self.metadata_span(name)
+        return None if span is None else self.content[span[0] : span[1]]
+
+    def metadata_span(self, name: str) -> tuple[int, int] | None:
+        """Where the data of metadata entry `name` lies in the file: (start, end) byte offsets, or None."""
         index = self._metadata.get(name)
         if index is None:
             return None
@@ -395,7 +542,8 @@ class ModelView:
                 f"The .tflite flatbuffer is damaged: metadata {name!r} names buffer {index}; the model has "
                 f"{len(self._buffers)}."
             )
-        return self.buffer_data(index)
+        start, count = self._reader.vector(self._buffers[index], _BUFFER["data"], 1, f"metadata {name!r}")
+        return start, start + count
 
     def op_names(self) -> list[str]:
         """Builtin names of the operators of subgraph 0 (`BUILTIN_<code>` for unknown codes)."""

@@ -21,7 +21,7 @@ from tflstm import fused_op
 if TYPE_CHECKING:
     from tflstm.flatbuf import ModelView
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA_NAME = "tflstm"
 STEP_SIGNATURE = "step"
 SEQUENCE_SIGNATURE = "sequence"
@@ -47,17 +47,37 @@ def state_name(layer: str, kind: str) -> str:
     return f"{layer}/{kind}"
 
 
+DTYPES = ("float32", "float16", "int32", "uint8", "int64", "bool", "int16", "int8", "float64")
+"""numpy dtype names a `TensorSpec` may hold (the tensor types tflstm reads)."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise MetadataError(message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 @dataclasses.dataclass(frozen=True)
 class TensorSpec:
     """One model input or output.
 
     Attributes:
         name: signature name of the tensor.
-        shape: static shape.
-        dtype: numpy dtype name ("float32", "int8", ...).
+        shape: static shape, non-negative ints.
+        dtype: numpy dtype name, one of `DTYPES`.
         scale, zero_point: quantization of an integer tensor (real = scale *
             (q - zero_point)); None for float tensors.
         tensor_index: index of the tensor in subgraph 0.
+
+    Raises:
+        MetadataError (a ValueError): a field of the wrong type or range.
     """
 
     name: str
@@ -68,13 +88,33 @@ class TensorSpec:
     tensor_index: int = -1
 
     def __post_init__(self) -> None:
+        _require(isinstance(self.name, str), f"A tensor name must be a string, got {self.name!r}.")
+        _require(
+            isinstance(self.shape, (tuple, list)) and all(_is_int(d) and d >= 0 for d in self.shape),
+            f"{self.name}: shape must be a list of non-negative ints, got {self.shape!r}.",
+        )
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
-        if (self.scale is None) != (self.zero_point is None):
-            raise ValueError(f"{self.name}: give both scale and zero_point, or neither.")
+        _require(self.dtype in DTYPES, f"{self.name}: dtype must be one of {DTYPES}, got {self.dtype!r}.")
+        _require((self.scale is None) == (self.zero_point is None),
+                 f"{self.name}: give both scale and zero_point, or neither.")
+        if self.scale is not None:
+            _require(_is_number(self.scale) and np.isfinite(self.scale) and self.scale > 0,
+                     f"{self.name}: scale must be a finite number > 0, got {self.scale!r}.")
+            _require(_is_int(self.zero_point), f"{self.name}: zero_point must be an int, got {self.zero_point!r}.")
+            object.__setattr__(self, "scale", float(self.scale))
+            object.__setattr__(self, "zero_point", int(self.zero_point))
+        _require(_is_int(self.tensor_index) and self.tensor_index >= -1,
+                 f"{self.name}: tensor_index must be an int >= 0, got {self.tensor_index!r}.")
+        object.__setattr__(self, "tensor_index", int(self.tensor_index))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (shape as a list)."""
         return {**dataclasses.asdict(self), "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TensorSpec:
+        """Inverse of `to_dict`; MetadataError on missing, unknown or ill-typed fields."""
+        return _from_dict(cls, data)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +131,19 @@ class StateSpec(TensorSpec):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.kind not in STATE_KINDS:
-            raise ValueError(f"State kind must be one of {STATE_KINDS}, got {self.kind!r}.")
+        _require(isinstance(self.layer, str), f"{self.name}: layer must be a string, got {self.layer!r}.")
+        _require(self.kind in STATE_KINDS, f"State kind must be one of {STATE_KINDS}, got {self.kind!r}.")
+
+
+def _from_dict(cls: type, data: Any) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _require(isinstance(data, dict), f"Expected a JSON object for a {cls.__name__}, got {type(data).__name__}.")
+    unknown = sorted(set(data) - set(fields))
+    _require(not unknown, f"Unknown {cls.__name__} field(s) {unknown}.")
+    missing = sorted(name for name, f in fields.items()
+                     if name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+    _require(not missing, f"Missing {cls.__name__} field(s) {missing}.")
+    return cls(**data)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,13 +156,19 @@ class ModelMetadata:
         inputs: the feature input(s), in signature order.
         outputs: the model outputs, in signature order (states excluded).
         states: the state tensors, layer by layer, h before c.
-        fingerprint: `weights_fingerprint()` of the model.
+        fingerprint: `weights_fingerprint()` of the model (64 hex digits).
         time_steps: time steps per invoke (1 for step models).
         batch_size: batch size the model was built with.
         converter: versions of tflstm and TensorFlow that wrote the model.
         normalization: `{"mean": [...], "std": [...]}` per input feature, applied
             by the runtime as (x - mean) / std before the model; None for none.
+        checksum: sha256 (hex) of the whole `.tflite` file with this value
+            written as 64 zeros (`tflstm.integrity`); None for metadata derived
+            from a model tflstm did not write.
         format_version: version of this schema.
+
+    Raises:
+        MetadataError (a ValueError): a field of the wrong type or range.
     """
 
     kind: str
@@ -124,56 +181,87 @@ class ModelMetadata:
     batch_size: int
     converter: dict[str, str] = dataclasses.field(default_factory=dict)
     normalization: dict[str, list[float]] | None = None
+    checksum: str | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        if self.kind not in MODEL_KINDS:
-            raise ValueError(f"Model kind must be one of {MODEL_KINDS}, got {self.kind!r}.")
-        if self.quantization not in QUANTIZATIONS:
-            raise ValueError(
-                f"Quantization must be one of {QUANTIZATIONS}, got {self.quantization!r}."
-            )
-        object.__setattr__(self, "inputs", tuple(self.inputs))
-        object.__setattr__(self, "outputs", tuple(self.outputs))
-        object.__setattr__(self, "states", tuple(self.states))
+        _require(self.format_version == FORMAT_VERSION,
+                 f"tflstm metadata format version {self.format_version!r} is not supported; this tflstm reads "
+                 f"version {FORMAT_VERSION}: convert the model again with this tflstm.")
+        _require(self.kind in MODEL_KINDS, f"Model kind must be one of {MODEL_KINDS}, got {self.kind!r}.")
+        _require(self.quantization in QUANTIZATIONS,
+                 f"Quantization must be one of {QUANTIZATIONS}, got {self.quantization!r}.")
+        for field, kind in (("inputs", TensorSpec), ("outputs", TensorSpec), ("states", StateSpec)):
+            value = getattr(self, field)
+            _require(isinstance(value, (tuple, list)), f"`{field}` must be a list, got {type(value).__name__}.")
+            value = tuple(v if isinstance(v, kind) else kind.from_dict(v) for v in value)
+            object.__setattr__(self, field, value)
+        _require(len(self.inputs) == 1, f"Expected one feature input, got {len(self.inputs)}.")
+        _require(len(self.outputs) >= 1, "Expected at least one output, got none.")
+        _require(len(self.states) >= 2 and len(self.states) % 2 == 0,
+                 f"Expected an h and a c state per LSTM layer, got {len(self.states)} state(s).")
+        for group in ((*self.inputs, *self.outputs), self.states):
+            names = [t.name for t in group]
+            _require(len(set(names)) == len(names), f"Tensor names must be unique, got {names}.")
+        states = {s.name: s.tensor_index for s in self.states}
+        for tensor in (*self.inputs, *self.outputs):  # a sequence model may output a final state under its name
+            _require(states.get(tensor.name, tensor.tensor_index) == tensor.tensor_index,
+                     f"{tensor.name!r} names a state tensor and tensor {tensor.tensor_index} at once.")
+        _require(_is_hex(self.fingerprint), f"`fingerprint` must be 64 hex digits, got {self.fingerprint!r}.")
+        _require(self.checksum is None or _is_hex(self.checksum),
+                 f"`checksum` must be 64 hex digits or null, got {self.checksum!r}.")
+        for field in ("time_steps", "batch_size"):
+            value = getattr(self, field)
+            _require(_is_int(value) and value >= 1, f"`{field}` must be an int >= 1, got {value!r}.")
+        _require(isinstance(self.converter, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.converter.items()),
+            f"`converter` must map names to version strings, got {self.converter!r}.")
         if self.normalization is not None:
-            depth = self.inputs[0].shape[-1] if self.inputs else None
-            mean, std = self.normalization.get("mean"), self.normalization.get("std")
-            if mean is None or std is None or len(mean) != depth or len(std) != depth:
-                raise ValueError(
-                    f"`normalization` must hold `mean` and `std` with one value per input feature "
-                    f"({depth}), got {self.normalization!r}."
-                )
-            if any(not v > 0 for v in std):
-                raise ValueError(f"`normalization` std values must be > 0, got {std!r}.")
+            depth = self.inputs[0].shape[-1] if self.inputs[0].shape else None
+            norm = self.normalization
+            _require(isinstance(norm, dict) and sorted(norm) == ["mean", "std"],
+                     f"`normalization` must hold exactly `mean` and `std`, got {norm!r}.")
+            for key in ("mean", "std"):
+                values = norm[key]
+                _require(isinstance(values, list) and len(values) == depth
+                         and all(_is_number(v) and np.isfinite(v) for v in values),
+                         f"`normalization` {key} must be {depth} finite numbers (one per input feature), "
+                         f"got {values!r}.")
+            _require(all(v > 0 for v in norm["std"]), f"`normalization` std values must be > 0, got {norm['std']!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        for field in ("inputs", "outputs", "states"):
+            data[field] = [t.to_dict() for t in getattr(self, field)]
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
-        """Inverse of `to_dict`; raises ValueError on another format version."""
+    def from_dict(cls, data: Any) -> ModelMetadata:
+        """Inverse of `to_dict`; MetadataError on another format version or a bad field."""
+        _require(isinstance(data, dict), f"Expected a JSON object for the metadata, got {type(data).__name__}.")
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(
-                f"tflstm metadata format version {version!r} is not supported; this tflstm "
-                f"reads version {FORMAT_VERSION}."
-            )
-        fields = dict(data)
-        fields["inputs"] = tuple(TensorSpec(**t) for t in data["inputs"])
-        fields["outputs"] = tuple(TensorSpec(**t) for t in data["outputs"])
-        fields["states"] = tuple(StateSpec(**t) for t in data["states"])
-        return cls(**fields)
+        _require(version == FORMAT_VERSION,
+                 f"tflstm metadata format version {version!r} is not supported; this tflstm reads version "
+                 f"{FORMAT_VERSION}: convert the model again with this tflstm.")
+        return _from_dict(cls, data)
 
     def to_json(self) -> str:
-        """Pretty JSON text."""
+        """Pretty JSON text (`"checksum": "<hex>"` appears exactly once in it)."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelMetadata:
-        """Parses `to_json` output."""
-        return cls.from_dict(json.loads(text))
+        """Parses `to_json` output; MetadataError on anything else."""
+        try:
+            data = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            raise MetadataError(f"The tflstm metadata is not JSON: {err}.") from None
+        return cls.from_dict(data)
+
+
+def _is_hex(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def weights_fingerprint(view: ModelView) -> str:
@@ -207,7 +295,7 @@ def read_metadata(content: bytes | ModelView) -> ModelMetadata:
         )
     try:
         return ModelMetadata.from_json(data)
-    except (ValueError, TypeError, KeyError) as err:
+    except (MetadataError, TypeError) as err:
         raise MetadataError(f"The model's tflstm metadata is unreadable: {err}") from err
 
 

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from tflstm import __version__, flatbuf
+from tflstm import __version__, flatbuf, integrity
 from tflstm.convert import checks, fused_layers, quantize as quantize_lib
 from tflstm.convert.quantize import RepresentativeDataset
 from tflstm.format import (
     METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, ModelMetadata, state_name, weights_fingerprint,
 )
+from tflstm.format import read_metadata as metadata_of
 from tflstm.train.rnn import LoopRecord, loop_records
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,9 @@ def from_session(
         for k, kind in ((1, "h"), (0, "c"))
     }
     inputs, outputs = list(input_tensors), list(output_tensors)
-    if not inputs or not outputs:
+    if len(inputs) != 1 or not outputs:
         raise ValueError(
-            f"Give at least one input and one output tensor, got {len(inputs)} input(s) and "
+            f"Give one feature input and at least one output tensor, got {len(inputs)} input(s) and "
             f"{len(outputs)} output(s)."
         )
     if streaming and any(t.shape[0] != 1 for t in inputs):
@@ -166,8 +167,13 @@ def from_session(
         normalization=None if normalization is None else {
             "mean": [float(v) for v in normalization[0]], "std": [float(v) for v in normalization[1]],
         },
+        checksum=integrity.CHECKSUM_PLACEHOLDER,
     )
     flatbuf.set_metadata(model, METADATA_NAME, metadata.to_json().encode())
     checks.check_op_versions(model)
-    return flatbuf.write_model(model)
+    sealed = integrity.seal(flatbuf.write_model(model))
+    view = flatbuf.ModelView(sealed)
+    integrity.check_checksum(view, metadata_of(sealed))
+    integrity.check_metadata(metadata, view)
+    return sealed
 

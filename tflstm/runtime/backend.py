@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from tflstm.runtime.errors import ModelError
+
 BACKENDS = ("litert", "tflite_runtime", "tf")
 _MODULES = {
     "litert": ("ai_edge_litert.interpreter", "pip install ai-edge-litert"),
@@ -92,10 +94,11 @@ def make_engine(
     module, name = interpreter_module(backend)
     resolver = module.OpResolverType.AUTO if xnnpack else module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
-    interpreter = module.Interpreter(
-        **source, num_threads=num_threads, experimental_op_resolver_type=resolver
-    )
-    interpreter.allocate_tensors()
+    try:
+        interpreter = module.Interpreter(**source, num_threads=num_threads, experimental_op_resolver_type=resolver)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as err:
+        raise ModelError(f"The {name} interpreter refused the model: {err}") from err
     # The public set_tensor/invoke/get_tensor re-check their arguments and the
     # interpreter's references on every call, and invoke() refuses to run while
     # numpy views of the buffers exist. The wrapped object underneath (shared by

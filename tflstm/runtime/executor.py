@@ -5,18 +5,24 @@ An `Executor` holds views of the input, output and state buffers (made once:
 the hot path copies through them instead of calling set_tensor/get_tensor and
 never reshapes per step) and remembers whose state the state buffers hold (its
 `resident`), so stepping the same stream again costs nothing extra.
+
+An interpreter is not thread-safe: whoever calls `run`, `run_prepared`,
+`run_rows`, `switch_to`, `release`, `read_state` or `write_state` holds `lock`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
 from tflstm.format import StateSpec
 from tflstm.runtime.backend import Engine
-from tflstm.runtime.io import Inputs, Outputs
+from tflstm.runtime.errors import ModelError
+from tflstm.runtime.io import Inputs, Outputs, check_finite
 from tflstm.runtime.state import State
 
 _FLOAT32 = np.dtype(np.float32)
@@ -44,7 +50,7 @@ class Executor:
 
     __slots__ = (
         "engine", "inputs", "outputs", "state_specs", "input_view", "output_views", "state_views", "state_span",
-        "state_offsets", "resident", "_invoke", "_fast", "_by_rank",
+        "state_offsets", "resident", "lock", "_invoke", "_fast", "_check_finite", "_flat_input", "_by_rank",
     )
 
     def __init__(self, engine: Engine, inputs: Inputs, outputs: Outputs, states: Sequence[StateSpec]) -> None:
@@ -56,8 +62,11 @@ class Executor:
         self.state_views = [engine.view(spec.tensor_index) for spec in self.state_specs]  # [batch, ...] each
         self.state_span, self.state_offsets = _contiguous_span(self.state_views)
         self.resident: Resident | None = None  # whose state the state buffers hold; None: nobody's
+        self.lock = threading.Lock()
         self._invoke = engine.invoke
         self._fast = inputs.fast and outputs.fast
+        self._check_finite = not inputs.allow_nonfinite
+        self._flat_input = self.input_view.reshape(-1)
         first = self.output_views[outputs.specs[0].name]
         # Input rank -> (accepted input shape, first output view without the leading 1s the input dropped).
         self._by_rank = {
@@ -71,23 +80,70 @@ class Executor:
         return sum(view.nbytes for view in self.state_views)
 
     def run(self, x: Any) -> Any:
-        """Sets one time step's input, invokes, and returns the converted output(s)."""
-        if self._fast and type(x) is np.ndarray and x.dtype is _FLOAT32:  # the hot path
-            entry = self._by_rank.get(x.ndim)
-            if entry is not None and x.shape == entry[0]:
-                self.input_view[...] = x
-                self._invoke()
-                return entry[1].copy()
-        prepared, drop = self.inputs.prepare(x)
+        """Sets one time step's input, invokes, and returns the converted output(s) (lock held).
+
+        Raises:
+            InputError: `x` is refused (see `Inputs.prepare`); nothing ran then.
+        """
+        return self.run_prepared(*self.inputs.prepare(x))
+
+    def bind_step(self, owner: Resident | None = None, make_resident: Callable[[], None] | None = None) -> Callable[[Any], Any]:
+        """The hot path: a function stepping one time step under `lock`, bound once.
+
+        Everything it needs is looked up here, once: after an invoke of a large
+        model the CPU caches are cold and every attribute lookup on the way costs.
+        A float32 array of an accepted shape is copied straight into the input
+        buffer and checked there for NaN/Inf with a few big-integer operations
+        over its bytes (`nonfinite_masks`); anything else goes through
+        `Inputs.prepare`.
+
+        Args:
+            owner: the state owner to make resident before each step (None: the
+                state in the buffers is the caller's, e.g. an own interpreter).
+            make_resident: called (lock held) when `owner` is not resident.
+        """
+        lock, executor, run = self.lock, self, self.run
+        input_view, invoke, by_rank = self.input_view, self._invoke, self._by_rank
+        fast, check, ndarray = self._fast, self._check_finite, np.ndarray
+        raw, order, from_bytes = memoryview(self._flat_input).cast("B"), sys.byteorder, int.from_bytes
+        exponent, carry, top = nonfinite_masks(self._flat_input.size) if fast else (0, 0, 0)
+
+        def step(x: Any) -> Any:
+            with lock:
+                if owner is not None and executor.resident is not owner:
+                    make_resident()
+                if fast and type(x) is ndarray and x.dtype is _FLOAT32:
+                    entry = by_rank.get(x.ndim)
+                    if entry is not None and x.shape == entry[0]:
+                        input_view[...] = x
+                        if check and ((from_bytes(raw, order) & exponent) + carry) & top:
+                            check_finite(x)
+                        try:
+                            invoke()
+                        except RuntimeError as err:
+                            raise _refused(err) from err
+                        return entry[1].copy()
+                return run(x)
+
+        return step
+
+    def run_prepared(self, prepared: np.ndarray, drop: int) -> Any:
+        """`run` for an input `Inputs.prepare` made: (array of the input tensor's shape, dims outputs drop)."""
         self.input_view[...] = prepared
-        self._invoke()
+        self._invoke_checked()
         return self.outputs.finish({name: view.copy() for name, view in self.output_views.items()}, drop)
 
-    def run_rows(self, xs: Sequence[Any]) -> list[Any]:
-        """One invoke for the first len(xs) rows of a batched model: xs holds one [depth] row each."""
-        self.input_view[0, : len(xs)] = self.inputs.prepare_rows(xs)
-        self._invoke()
-        return self.outputs.finish_rows({name: view[0].copy() for name, view in self.output_views.items()}, len(xs))
+    def run_rows(self, rows: np.ndarray) -> list[Any]:
+        """One invoke for the first len(rows) rows of a batched model (`Inputs.prepare_rows` output)."""
+        self.input_view[0, : len(rows)] = rows
+        self._invoke_checked()
+        return self.outputs.finish_rows({name: view[0].copy() for name, view in self.output_views.items()}, len(rows))
+
+    def _invoke_checked(self) -> None:
+        try:
+            self._invoke()
+        except RuntimeError as err:
+            raise _refused(err) from err
 
     def switch_to(self, resident: Resident) -> None:
         """Makes `resident`'s state the one in the state buffers, saving the previous owner's."""
@@ -111,6 +167,25 @@ class Executor:
         self.release()
         for spec, view in zip(self.state_specs, self.state_views):
             view[...] = state[spec.name]
+
+
+def _refused(err: RuntimeError) -> ModelError:
+    return ModelError(f"The interpreter failed to run the model: {err}")
+
+
+def nonfinite_masks(count: int) -> tuple[int, int, int]:
+    """Masks that find a NaN or Inf among `count` float32 values read as one native-order integer v.
+
+    A float32 is NaN or infinite when its 8 exponent bits are all ones. For each
+    32-bit lane, (v & exponent) + carry sets the lane's top bit exactly then (and
+    never carries into the next lane), so `((v & exponent) + carry) & top` is
+    non-zero iff some value is not finite.
+    """
+
+    def repeated(lane: int) -> int:
+        return int.from_bytes(np.full(count, lane, np.uint32).tobytes(), sys.byteorder)
+
+    return repeated(0x7F800000), repeated(0x00800000), repeated(0x80000000)
 
 
 def _contiguous_span(views: Sequence[np.ndarray]) -> tuple[np.ndarray | None, list[int]]:

@@ -40,6 +40,8 @@ class Inputs:
             [time, batch, depth] with time 1 for step models).
         normalization: {"mean": [...], "std": [...]} per feature, or None.
         preprocess: stateless callable applied to every input first, or None.
+        allow_nonfinite: let NaN and infinite features through (they poison the
+            LSTM state until a reset). Default: refused with `InputError`.
     """
 
     def __init__(
@@ -47,8 +49,10 @@ class Inputs:
         spec: TensorSpec,
         normalization: dict[str, list[float]] | None,
         preprocess: Callable[[Any], Any] | None,
+        allow_nonfinite: bool = False,
     ) -> None:
         self.spec = spec
+        self.allow_nonfinite = allow_nonfinite
         self.depth = spec.shape[-1]
         self._preprocess = preprocess
         self._mean = None if normalization is None else np.asarray(normalization["mean"], np.float32)
@@ -66,11 +70,13 @@ class Inputs:
         return " or ".join(str(list(self.shapes[rank][0])) for rank in sorted(self.shapes))
 
     def convert(self, x: np.ndarray) -> np.ndarray:
-        """Float features -> the tensor's dtype: normalization, then quantization."""
+        """Float features -> the tensor's dtype: finiteness check, normalization, quantization."""
         if x.dtype != np.float32:
             if not np.issubdtype(x.dtype, np.floating):
                 raise InputError(f"`x` must hold floats, got {x.dtype}.")
             x = x.astype(np.float32)
+        if not self.allow_nonfinite:
+            check_finite(x)
         if self._mean is not None:
             x = (x - self._mean) / self._std
         if self.spec.scale is not None:
@@ -78,10 +84,15 @@ class Inputs:
         return x
 
     def prepare(self, x: Any) -> tuple[np.ndarray, int]:
-        """One time step -> (array of the tensor's shape and dtype, leading dims outputs drop)."""
+        """One time step -> (array of the tensor's shape and dtype, leading dims outputs drop).
+
+        Raises:
+            InputError: a shape other than `describe_shapes()`, a dtype that is not
+                float, NaN/Inf (unless allowed), a ragged list or a masked array.
+        """
         if self._preprocess is not None:
             x = self._preprocess(x)
-        x = np.asarray(x)
+        x = as_array(x)
         accepted = self.shapes.get(x.ndim)
         if accepted is None or x.shape != accepted[0]:
             raise InputError(f"`x` must be one time step of shape {self.describe_shapes()}, got {list(x.shape)}.")
@@ -91,14 +102,41 @@ class Inputs:
         """One time step for each of several row streams -> converted [len(xs), depth]."""
         if self._preprocess is not None:
             xs = [self._preprocess(x) for x in xs]
+        rows = [as_array(x) for x in xs]
         try:
-            stacked = np.asarray(xs)
+            stacked = np.asarray(rows)
         except ValueError:
             stacked = np.empty(0)  # ragged: reported below
         if stacked.shape != (len(xs), self.depth):
             shape = next((list(np.shape(x)) for x in xs if np.shape(x) != (self.depth,)), "ragged")
             raise InputError(f"`x` of a row stream must be one time step of shape [{self.depth}], got {shape}.")
         return self.convert(stacked)
+
+
+def as_array(x: Any) -> np.ndarray:
+    """`x` as a numpy array; InputError for masked arrays, ragged lists and non-numeric data."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise InputError("`x` is a masked array: fill the masked values first (x.filled(value)) or drop the step.")
+    try:
+        array = np.asarray(x)
+    except (ValueError, TypeError) as err:
+        raise InputError(f"`x` must be a rectangular array of floats, got {type(x).__name__} ({err}).") from None
+    if array.dtype == object:
+        raise InputError(f"`x` must be a rectangular array of floats, got a ragged or mixed {type(x).__name__}.")
+    return array
+
+
+def check_finite(x: np.ndarray) -> None:
+    """InputError naming the positions of NaN and infinite values, if `x` has any."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        positions = [tuple(int(i) for i in where) for where in np.argwhere(bad)[:5]]
+        values = [float(x[p]) for p in positions]
+        more = "" if bad.sum() <= 5 else f" (and {int(bad.sum()) - 5} more)"
+        raise InputError(
+            f"`x` holds non-finite values at positions {positions}: {values}{more}. They would poison the LSTM "
+            "state: clean them, or pass allow_nonfinite=True to the model."
+        )
 
 
 class Outputs:

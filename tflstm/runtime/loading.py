@@ -1,67 +1,107 @@
-"""Opening a model for the runtime: bytes or path -> checked flatbuffer and its metadata.
+"""Opening a model for the runtime: bytes or path -> verified flatbuffer and its metadata.
 
-`tflstm.flatbuf` reads the flatbuffer and `tflstm.format` the metadata; this
-module turns their errors into `ModelError`, the runtime's error for models.
+Nothing reaches an interpreter before it passed: the flatbuffer walk
+(`tflstm.flatbuf.verify`), the file checksum and the metadata-against-flatbuffer
+checks (`tflstm.integrity`). Every failure is a `ModelError` saying what is wrong.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from tflstm.flatbuf import FlatbufferError, ModelView
-from tflstm.format import METADATA_NAME, MetadataError, ModelMetadata, derive_metadata
+from tflstm.format import (
+    METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, MetadataError, ModelMetadata, derive_metadata,
+)
 from tflstm.format import read_metadata as read_format_metadata
+from tflstm.integrity import check_checksum, check_metadata
 from tflstm.runtime.errors import ModelError
 
 
 @dataclasses.dataclass(frozen=True)
 class LoadedModel:
-    """A model file the runtime may hand to an interpreter.
+    """A verified model file the runtime may hand to interpreters.
 
     Attributes:
-        content: the `.tflite` bytes.
+        content: the `.tflite` bytes that were verified (the runtime's own copy).
         source: what interpreters load: the path (memory-mapped by the
-            interpreter) or the bytes.
+            interpreter; `check_unchanged` confirms it is still the verified
+            file) or `content`.
         metadata: the tflstm metadata, embedded or derived from the fused ops.
+        file_id: (device, inode, size, mtime) of the path when it was read; None for bytes.
     """
 
     content: bytes
     source: str | bytes
     metadata: ModelMetadata
+    file_id: tuple[int, int, int, int] | None
+
+    def check_unchanged(self) -> None:
+        """ModelError if the model file was replaced or modified since it was verified."""
+        if self.file_id is not None and _file_id(str(self.source)) != self.file_id:
+            raise ModelError(
+                f"{self.source} changed after it was verified: replace model files atomically (write a new "
+                "file, then rename it over the old one) and load them again."
+            )
+
+
+def _file_id(path: str) -> tuple[int, int, int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def read_metadata(content: bytes) -> ModelMetadata:
-    """The tflstm metadata embedded in `.tflite` bytes.
+    """The tflstm metadata embedded in `.tflite` bytes, checked against the model.
 
     Raises:
-        ModelError: the bytes are not a readable model, or carry no readable metadata.
+        ModelError: the bytes are not a readable model, carry no readable
+            metadata, or metadata that does not fit them.
     """
-    try:
-        return read_format_metadata(content)
-    except (FlatbufferError, MetadataError) as err:
-        raise ModelError(str(err)) from err
+    return _metadata(bytes(content), derive=False)
 
 
-def load_model(model: str | Path | bytes) -> LoadedModel:
-    """Reads a model from a path or bytes, with its metadata (derived for stock fused models).
-
-    Raises:
-        ModelError: not a readable model, or not one the runtime can stream.
-        OSError: the file cannot be read.
-    """
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        content = bytes(model)
-        source: str | bytes = content
-    else:
-        content = Path(model).read_bytes()
-        source = str(model)
+def _metadata(content: bytes, *, derive: bool = True) -> ModelMetadata:
     try:
         view = ModelView(content)
-        if view.metadata(METADATA_NAME) is None:
+        if view.metadata(METADATA_NAME) is None and derive:
+            written = sorted({STEP_SIGNATURE, SEQUENCE_SIGNATURE} & set(view.signatures))
+            if written:
+                raise MetadataError(
+                    f"The model has a {written[0]!r} signature, as tflstm writes, but no tflstm metadata: the "
+                    "file is damaged or was edited."
+                )
             metadata = derive_metadata(view)
         else:
             metadata = read_format_metadata(view)
+            check_checksum(view, metadata)
+        check_metadata(metadata, view)
     except (FlatbufferError, MetadataError) as err:
         raise ModelError(str(err)) from err
-    return LoadedModel(content, source, metadata)
+    return metadata
+
+
+def load_model(model: str | Path | bytes | bytearray | memoryview) -> LoadedModel:
+    """Reads and verifies a model from a path or bytes, with its metadata.
+
+    Bytes are copied first, so no interpreter ever reads (or writes) the caller's
+    buffer. A stock fused-LSTM model without tflstm metadata gets metadata derived
+    from its fused ops.
+
+    Raises:
+        ModelError: not a readable model, or not one the runtime can stream; also
+            a file that cannot be read (chained to the OS error).
+    """
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        content = bytes(memoryview(model).cast("B")) if not isinstance(model, bytes) else bytes(bytearray(model))
+        return LoadedModel(content, content, _metadata(content), None)
+    path = str(model)
+    try:
+        before = _file_id(path)
+        content = Path(path).read_bytes()
+    except OSError as err:
+        raise ModelError(f"Cannot read the model file {path}: {err.strerror or err}.") from err
+    loaded = LoadedModel(content, path, _metadata(content), before)
+    loaded.check_unchanged()
+    return loaded

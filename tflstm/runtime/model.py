@@ -8,10 +8,17 @@ The model's own state and every `stream(key)` live in a lane
 or arrays swapped into one shared interpreter when the stream steps after
 another one (`streams="swap"`); for a batched model, rows of a table stepped
 `batch_size` at a time by `step_many`.
+
+Threads: a `StreamingModel` and its streams may be used from any thread and give
+the results a serial run would. Streams with an interpreter of their own step in
+parallel (the interpreter releases the GIL while it runs); streams that share an
+interpreter (the model's own state, `streams="swap"`, rows of a batched model,
+`run_step`) take turns on it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tflstm.format import ModelMetadata
-from tflstm.runtime.backend import make_engine
+from tflstm.runtime.backend import Engine, make_engine
 from tflstm.runtime.errors import ModelError
 from tflstm.runtime.executor import Executor
 from tflstm.runtime.io import Inputs, Output, Outputs
@@ -38,8 +45,10 @@ class StreamingModel:
 
     Works on step models written by tflstm (`streaming=True`), and on other
     fused-LSTM `.tflite` files (e.g. a tf-keras LSTM converted by the stock
-    TFLiteConverter), whose state tensors it finds in the flatbuffer. Not
-    thread-safe: use one `StreamingModel` per thread.
+    TFLiteConverter), whose state tensors it finds in the flatbuffer. The file is
+    verified before an interpreter sees it (structure, checksum, weights
+    fingerprint, metadata against the flatbuffer). Safe to use from many threads
+    (see the module docstring).
 
     Args:
         model: path to a `.tflite` file, or its bytes.
@@ -56,6 +65,12 @@ class StreamingModel:
             Default: None.
         experimental_xnnpack: apply the XNNPACK delegate (speeds up dense layers on
             some CPUs, costs memory per interpreter). Default: False.
+        allow_nonfinite: let NaN and infinite inputs through; by default they are
+            refused with `InputError` before they can poison the state. Default: False.
+
+    Raises:
+        ModelError: the file is damaged, not a fused-LSTM step model, or refused
+            by the interpreter.
     """
 
     def __init__(
@@ -68,20 +83,20 @@ class StreamingModel:
         preprocess: Callable[[Any], Any] | None = None,
         postprocess: Callable[[Output], Any] | None = None,
         experimental_xnnpack: bool = False,
+        allow_nonfinite: bool = False,
     ) -> None:
         if streams not in STREAM_MODES:
             raise ValueError(f"`streams` must be one of {STREAM_MODES}, got {streams!r}.")
-        loaded = load_model(model)
+        self._loaded = loaded = load_model(model)
         self.metadata: ModelMetadata = loaded.metadata
         if self.metadata.kind != "step":
             raise ModelError(
                 f"Expected a step model (converted with streaming=True), got a {self.metadata.kind!r} model."
             )
-        self._source = loaded.source
         self._engine_options = {"num_threads": num_threads, "backend": backend, "xnnpack": experimental_xnnpack}
-        engine = make_engine(self._source, **self._engine_options)
+        engine = self._new_engine()
         self.backend = engine.backend
-        self._inputs = Inputs(self.metadata.inputs[0], self.metadata.normalization, preprocess)
+        self._inputs = Inputs(self.metadata.inputs[0], self.metadata.normalization, preprocess, allow_nonfinite)
         self._outputs = Outputs(self.metadata.outputs, postprocess)
         batch = self.batch_size
         if batch > 1 and self._inputs.spec.shape != (1, batch, self.input_depth):
@@ -90,6 +105,9 @@ class StreamingModel:
                 f"got {list(self._inputs.spec.shape)}."
             )
         self._main = Executor(engine, self._inputs, self._outputs, self.metadata.states)
+        with self._main.lock:  # one step from the zero state: a model that cannot run fails here, not later
+            self._main.run_prepared(np.zeros(self._inputs.spec.shape, self._inputs.spec.dtype), 0)
+            engine.reset_variables()
         self._table = StateTable(self.metadata.states, batch) if batch > 1 else None
         own: Lane = RowsLane(self._main, self._table, tuple(range(batch))) if self._table else SwapLane(self._main)
         self._own = Stream(None, own, self.metadata.states, self.metadata.fingerprint)
@@ -105,6 +123,7 @@ class StreamingModel:
         self.streams_mode = streams
         self._streams: dict[Hashable, Stream] = {}
         self._lanes: dict[Hashable, Lane] = {}
+        self._registry = threading.Lock()  # guards creating and removing streams
 
     # ---- properties ------------------------------------------------------------------
     @property
@@ -139,9 +158,10 @@ class StreamingModel:
             [batch, outputs]; new_state maps the same names to new arrays.
         """
         checked = check_state(self.metadata.states, state, self.batch_size)
-        self._main.write_state(checked)
-        y = self._main.run(x)
-        return y, self._main.read_state(self.batch_size)
+        with self._main.lock:
+            self._main.write_state(checked)
+            y = self._main.run(x)
+            return y, self._main.read_state(self.batch_size)
 
     def step(self, x: Any) -> Output:  # replaced per instance by the own lane's bound step
         """One step of the model's own state, which advances; see `run_step`."""
@@ -169,26 +189,38 @@ class StreamingModel:
         self._own.load_state(path)
 
     # ---- many streams -----------------------------------------------------------------
+    def _new_engine(self) -> Engine:
+        """An interpreter of the verified model (confirming a model file did not change since)."""
+        engine = make_engine(self._loaded.source, **self._engine_options)
+        self._loaded.check_unchanged()
+        return engine
+
     def _new_lane(self) -> Lane:
         if self._table is not None:
-            return RowsLane(self._main, self._table, (self._table.add_row(),))
+            with self._main.lock:
+                row = self._table.add_row()
+            return RowsLane(self._main, self._table, (row,))
         if self.streams_mode == "interpreter":
-            engine = make_engine(self._source, **self._engine_options)
-            return OwnInterpreterLane(Executor(engine, self._inputs, self._outputs, self.metadata.states))
+            return OwnInterpreterLane(Executor(self._new_engine(), self._inputs, self._outputs, self.metadata.states))
         return SwapLane(self._main)
 
     def stream(self, key: Hashable) -> Stream:
         """The stream named `key`, created at the zero state on first use."""
         found = self._streams.get(key)
         if found is None:
-            lane = self._lanes[key] = self._new_lane()
-            found = self._streams[key] = Stream(key, lane, self.metadata.states, self.metadata.fingerprint)
+            with self._registry:
+                found = self._streams.get(key)
+                if found is None:
+                    lane = self._lanes[key] = self._new_lane()
+                    found = self._streams[key] = Stream(key, lane, self.metadata.states, self.metadata.fingerprint)
         return found
 
     def remove_stream(self, key: Hashable) -> None:
         """Forgets stream `key` and frees what it held; KeyError if there is none."""
-        self._streams.pop(key).close()
-        del self._lanes[key]
+        with self._registry:
+            stream = self._streams.pop(key)
+            del self._lanes[key]
+        stream.close()
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._streams)
@@ -197,7 +229,10 @@ class StreamingModel:
         return len(self._streams)
 
     def step_many(self, inputs: Mapping[Hashable, Any]) -> dict[Hashable, Output]:
-        """Steps several streams, `batch_size` of them per invoke.
+        """Steps several streams, `batch_size` of them per invoke; all or nothing.
+
+        Every input is checked before any stream moves or is created: when one is
+        refused (`InputError`), no stream has advanced and no new stream exists.
 
         Args:
             inputs: stream key -> float [features], one time step each.
@@ -205,14 +240,18 @@ class StreamingModel:
         Returns:
             stream key -> output, as each stream's own `step` would return.
         """
-        if self.batch_size == 1:
-            return {key: self.stream(key).step(x) for key, x in inputs.items()}
         keys = list(inputs)
+        if self.batch_size == 1:
+            prepared = [self._inputs.prepare(inputs[key]) for key in keys]
+            lanes = [self._lane(key) for key in keys]
+            return {key: lane.step_prepared(*p) for key, lane, p in zip(keys, lanes, prepared)}
+        chunks = [keys[start : start + self.batch_size] for start in range(0, len(keys), self.batch_size)]
+        rows = [self._inputs.prepare_rows([inputs[key] for key in chunk]) for chunk in chunks]
         outputs: dict[Hashable, Output] = {}
-        for start in range(0, len(keys), self.batch_size):
-            chunk = keys[start : start + self.batch_size]
-            for key in chunk:
-                self.stream(key)
-            lanes = [self._lanes[key] for key in chunk]
-            outputs.update(zip(chunk, step_rows(lanes, [inputs[key] for key in chunk])))
+        for chunk, chunk_rows in zip(chunks, rows):
+            outputs.update(zip(chunk, step_rows([self._lane(key) for key in chunk], chunk_rows)))
         return outputs
+
+    def _lane(self, key: Hashable) -> Lane:
+        self.stream(key)
+        return self._lanes[key]

@@ -46,6 +46,8 @@ def check_state(specs: Sequence[StateSpec], state: Mapping[str, np.ndarray], row
             raise StateError(
                 f"State {name!r} must be {spec.dtype} {list(shape)}, got {value.dtype} {list(value.shape)}."
             )
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise StateError(f"State {name!r} holds non-finite values (NaN or Inf): it would poison every step.")
         checked[name] = value
     return checked
 

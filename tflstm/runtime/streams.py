@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tflstm.format import StateSpec
+from tflstm.runtime.errors import StateError
 from tflstm.runtime.state import State, check_state, zero_state
 from tflstm.runtime.state_file import read_state, write_state
 
@@ -20,6 +21,9 @@ class Lane(Protocol):
 
     def step(self, x: Any) -> Any:
         """One time step; returns the converted output(s)."""
+
+    def step_prepared(self, prepared: np.ndarray, drop: int) -> Any:
+        """`step` for an input `Inputs.prepare` made."""
 
     def read(self) -> State:
         """A copy of the state, by name."""
@@ -36,7 +40,8 @@ class Stream:
 
     Created by `StreamingModel.stream(key)`; the model's own state is a stream
     too. The state has the shapes of the model's state tensors with one row per
-    stream ([1, ...] for a keyed stream).
+    stream ([1, ...] for a keyed stream). May be used from any thread; steps of
+    one stream are serialized.
 
     Args:
         key: the stream's key.
@@ -59,14 +64,17 @@ class Stream:
     @property
     def state(self) -> State:
         """A copy of this stream's state, by name."""
+        self._check_open()
         return self._lane.read()
 
     @state.setter
     def state(self, value: Mapping[str, np.ndarray]) -> None:
+        self._check_open()
         self._lane.write(check_state(self._specs, value, self._lane.rows))
 
     def reset(self) -> None:
         """Returns this stream to the zero state."""
+        self._check_open()
         self._lane.write(zero_state(self._specs, self._lane.rows))
 
     def save_state(self, path: str | Path) -> None:
@@ -78,5 +86,13 @@ class Stream:
         self.state = read_state(path, self._fingerprint)
 
     def close(self) -> None:
-        """Frees what the stream holds; it must not be used afterwards."""
+        """Frees what the stream holds; using it afterwards raises StateError."""
+        self.step = self._removed
         self._lane.close()
+
+    def _check_open(self) -> None:
+        if self.step == self._removed:
+            self._removed()
+
+    def _removed(self, x: Any = None) -> Any:
+        raise StateError(f"Stream {self.key!r} was removed: get a new one with StreamingModel.stream(key).")
