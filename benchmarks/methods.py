@@ -46,12 +46,13 @@ class BareInvoke:
 
 
 class TflstmStep:
-    """`StreamingModel.step`: one stream, state carried by tflstm."""
+    """`StreamingModel.step`: one stream, state carried by tflstm (inputs checked for NaN/Inf by default)."""
 
-    name = "tflstm_step"
-
-    def __init__(self, path: Path, x: np.ndarray, backend: str = "auto", threads: int = 1) -> None:
-        self.model = StreamingModel(path, backend=backend, num_threads=threads)
+    def __init__(
+        self, path: Path, x: np.ndarray, backend: str = "auto", threads: int = 1, *, check_inputs: bool = True
+    ) -> None:
+        self.model = StreamingModel(path, backend=backend, num_threads=threads, allow_nonfinite=not check_inputs)
+        self.name = "tflstm_step" if check_inputs else "tflstm_step_unchecked"
         self._x = x
 
     def reset(self) -> None:
