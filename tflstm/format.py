@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tflstm import fused_op
+from tflstm.normalization import check as check_normalization
 
 if TYPE_CHECKING:
     from tflstm.flatbuf import ModelView
@@ -137,15 +138,7 @@ class ModelMetadata:
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "states", tuple(self.states))
         if self.normalization is not None:
-            depth = self.inputs[0].shape[-1] if self.inputs else None
-            mean, std = self.normalization.get("mean"), self.normalization.get("std")
-            if mean is None or std is None or len(mean) != depth or len(std) != depth:
-                raise ValueError(
-                    f"`normalization` must hold `mean` and `std` with one value per input feature "
-                    f"({depth}), got {self.normalization!r}."
-                )
-            if any(not v > 0 for v in std):
-                raise ValueError(f"`normalization` std values must be > 0, got {std!r}.")
+            check_normalization(self.normalization, self.inputs[0].shape[-1] if self.inputs else None)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
