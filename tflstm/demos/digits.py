@@ -2,9 +2,10 @@
 
 Trains 8 -> LSTM 128 -> LSTM 64 -> 10 (each image read as 8 time steps of 8 raw
 pixels 0..16; the model's normalization divides by 16), converts it to
-float32, float16, dynamic-range and full-int8 `.tflite` files, streams the
-test set one row at a time through each step model, and prints a table of file
-size, accuracy and max abs error against TensorFlow.
+float32, float16, dynamic-range and full-int8 `.tflite` files (sequence model,
+step model, and a step model of batch 64 for `step_many`), streams the test set
+one row at a time through each step model, and prints a table of file size,
+accuracy and max abs error against TensorFlow.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from tflstm.format import QUANTIZATIONS
 from tflstm.train import builder, digits
 from tflstm.train.data import CALIBRATION_SIZE
 
+STEP_BATCH_SIZES = (1, 64)
+
 
 def run(out: Path, epochs: int = 15, seed: int = 0) -> list[VariantReport]:
     """Writes `out/checkpoint` and `out/models`, prints progress and the table; returns the reports."""
@@ -33,7 +36,7 @@ def run(out: Path, epochs: int = 15, seed: int = 0) -> list[VariantReport]:
     tf_accuracy = float(np.mean(reference[:, -1].argmax(-1) == test.y))
     log.info("TensorFlow test accuracy %.4f; converting and streaming the test set row by row", tf_accuracy)
     reports = export.convert_and_verify(
-        checkpoint, out / "models", QUANTIZATIONS, test.x, test.y, train.x[:CALIBRATION_SIZE]
+        checkpoint, out / "models", QUANTIZATIONS, test.x, test.y, train.x[:CALIBRATION_SIZE], STEP_BATCH_SIZES
     )
     print()
     print(export.table(reports, tf_accuracy))

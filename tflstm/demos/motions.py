@@ -30,7 +30,7 @@ PLOT_FILE = "probabilities.png"
 
 
 def run(
-    out: Path, epochs: int = 40, seed: int = 0, units: tuple[int, ...] = (32, 32)
+    out: Path, epochs: int = 30, seed: int = 0, units: tuple[int, ...] = (32, 32)
 ) -> tuple[list[VariantReport], dict[str, recognition.Streamed]]:
     """Writes `out/checkpoint`, `out/models` and `out/probabilities.png`, prints progress and
     tables; returns the conversion reports and what each step model gave on the test

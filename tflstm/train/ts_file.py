@@ -46,8 +46,9 @@ def read(path: str | Path) -> TsData:
 
 def parse(text: str, source: str = "<ts>") -> TsData:
     """Parses the text of a `.ts` file (`source` names it in errors)."""
-    headers: dict[str, list[str]] = {}
+    headers: dict[str, tuple[int, list[str]]] = {}  # name -> (line, values)
     dimensions_count = 0
+    classes: list[str] = []
     cases: list[np.ndarray] = []
     labels: list[str] = []
     in_data = False
@@ -63,9 +64,10 @@ def parse(text: str, source: str = "<ts>") -> TsData:
             key = key[1:].lower()
             if key == "data":
                 in_data = True
-                dimensions_count = _check_headers(headers, where)
+                dimensions_count = _check_headers(headers, source, number)
+                classes = headers["classlabel"][1][1:]
             else:
-                headers[key] = values
+                headers[key] = (number, values)
             continue
         *dimensions, label = line.split(":")
         try:
@@ -76,37 +78,39 @@ def parse(text: str, source: str = "<ts>") -> TsData:
         if len(values) != dimensions_count or len(lengths) != 1:
             raise DataError(f"{where}: expected {dimensions_count} dimension(s) of equal length, got "
                             f"{len(values)} of lengths {sorted(lengths)}.")
-        if label not in headers["classlabel"][1:]:
-            raise DataError(f"{where}: class label {label!r} is not one of {headers['classlabel'][1:]}.")
+        if label not in classes:
+            raise DataError(f"{where}: class label {label!r} is not one of {classes}.")
         cases.append(np.stack(values, axis=-1))
         labels.append(label)
     if not cases:
         raise DataError(f"{source}: no cases (a @data line followed by one case per line).")
     if len({c.shape for c in cases}) != 1:
         raise DataError(f"{source}: cases of different lengths; this reader takes equal-length series.")
-    classes = tuple(headers["classlabel"][1:])
     return TsData(
         x=np.stack(cases),
         y=np.array([classes.index(label) for label in labels], dtype=np.int64),
-        classes=classes,
-        problem=" ".join(headers.get("problemname", [])),
+        classes=tuple(classes),
+        problem=" ".join(headers.get("problemname", (0, []))[1]),
     )
 
 
-def _check_headers(headers: dict[str, list[str]], where: str) -> int:
-    """Refuses what this reader does not take; returns the number of dimensions."""
+def _check_headers(headers: dict[str, tuple[int, list[str]]], source: str, data_line: int) -> int:
+    """Refuses what this reader does not take, naming the header's line; returns the dimensions."""
 
-    def flag(name: str) -> str | None:
-        return headers[name][0].lower() if headers.get(name) else None
+    def value(name: str) -> str | None:
+        return headers[name][1][0].lower() if headers.get(name, (0, []))[1] else None
 
-    if flag("timestamps") == "true":
-        raise DataError(f"{where}: series with time stamps are not supported.")
-    if flag("equallength") == "false":
-        raise DataError(f"{where}: series of unequal length are not supported.")
-    if flag("classlabel") != "true" or len(headers["classlabel"]) < 2:
-        raise DataError(f"{where}: expected `@classLabel true <labels...>` before @data.")
-    if flag("univariate") == "true":
+    def fail(name: str, message: str) -> DataError:
+        return DataError(f"{source}, line {headers.get(name, (data_line,))[0]}: {message}")
+
+    if value("timestamps") == "true":
+        raise fail("timestamps", "series with time stamps are not supported.")
+    if value("equallength") == "false":
+        raise fail("equallength", "series of unequal length are not supported.")
+    if value("classlabel") != "true" or len(headers["classlabel"][1]) < 2:
+        raise fail("classlabel", "expected `@classLabel true <labels...>` before @data.")
+    if value("univariate") == "true":
         return 1
-    if not headers.get("dimensions", [""])[0].isdigit():
-        raise DataError(f"{where}: expected `@dimensions <count>` (or `@univariate true`) before @data.")
-    return int(headers["dimensions"][0])
+    if not (value("dimensions") or "").isdigit():
+        raise fail("dimensions", "expected `@dimensions <count>` (or `@univariate true`) before @data.")
+    return int(headers["dimensions"][1][0])
