@@ -35,11 +35,12 @@ ASSETS_OUT := $(if $(REFRESH),android_assets,build/android_assets)
 assets: $(VENV)/.installed
 	$(VENV)/bin/python -m converters.make_assets --out_dir $(ASSETS_OUT)
 
-# Wheels into dist/: install one on a device with
+# The wheel into dist/: install it on a device with
 # pip install 'dist/tflstm-<version>-py3-none-any.whl[litert]' (or [tflite-runtime]).
+DIST ?= dist
 wheel: $(VENV)/.installed
-	rm -rf dist
-	$(VENV)/bin/pip wheel $(PIP_FLAGS) --no-deps --wheel-dir dist .
+	rm -rf $(DIST)
+	$(VENV)/bin/pip wheel $(PIP_FLAGS) --no-deps --wheel-dir $(DIST) .
 
 # Models and TensorFlow references for the runtime tests, which also run in the edge venv.
 FIXTURES := build/fixtures
@@ -68,4 +69,4 @@ bench-arm: $(VENV)/.installed
 		--models_dir $(ARM_OUT)/x86_64/models --out $(ARM_OUT)/aarch64
 
 clean:
-	rm -rf $(VENV) $(EDGE_VENV) build demo_out dist .pytest_cache
+	rm -rf $(VENV) $(EDGE_VENV) build demo_out $(DIST) .pytest_cache

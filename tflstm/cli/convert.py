@@ -46,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs `tflstm convert`; returns the exit code."""
+    require_extras("convert", "tensorflow")
     from tflstm.train import data
     from tflstm.train.spec import load_checkpoint_spec
 
@@ -53,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     spec = load_checkpoint_spec(checkpoint)
     out = check_output_dir(args.out_dir or checkpoint.absolute().parent / "models", "--out-dir")
     held, calibration = data.verification_data(checkpoint, args.data, spec)
-    require_extras("convert", "tensorflow")
     with quiet_tensorflow(args.verbose):
         from tflstm.convert import ConversionError, export
 

@@ -44,9 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs `tflstm demo`; returns the exit code."""
+    require_extras("demo", "tensorflow", "sklearn", "matplotlib")
     out = check_output_dir(args.out_dir, "--out-dir")
     selected = DEMOS if args.which == "all" else (args.which,)
-    require_extras("demo", "tensorflow", "sklearn", "matplotlib")
     if "motions" in selected:
         from tflstm.train.motions import data_dir
 

@@ -70,6 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs `tflstm train`; returns the exit code."""
+    require_extras("train", "tensorflow")
     from tflstm.normalization import from_data
     from tflstm.train import data
     from tflstm.train.spec import LayerSpec, ModelSpec
@@ -85,7 +86,6 @@ def run(args: argparse.Namespace) -> int:
         time_steps=time_steps, normalization=None if args.no_normalization else from_data(train.x),
     )
     train_y, held_y = data.targets(train.y, spec, args.data), data.targets(held.y, spec, args.data)
-    require_extras("train", "tensorflow")
     with quiet_tensorflow(args.verbose):
         log.info("%s: %d sequences of %d steps x %d features; training on %d, holding out %d",
                  args.data, len(everything.x), time_steps, depth, len(train.x), len(held.x))
