@@ -15,7 +15,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DIGITS_EPOCHS = 10
-MOTIONS_EPOCHS, MOTIONS_UNITS = 6, (16,)
+MOTIONS_EPOCHS, MOTIONS_UNITS = 2, (16,)
 
 
 @pytest.fixture(scope="session")

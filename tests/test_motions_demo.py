@@ -63,4 +63,4 @@ def test_recognition_table_gives_median_samples_seconds_and_misses():
     lines = table(streamed, np.array([0, 0, 1, 1]), ("sit", "run"), sample_rate_hz=10).splitlines()
     assert lines[0] == "| model | accuracy | step median µs | step p99 µs | sit: recognized after | run: recognized after |"
     assert lines[2].startswith("| float32 | 0.7500 | 20.0 | ")
-    assert lines[2].endswith(" | 3 samples (0.3 s) | 1 samples (0.1 s), 1 of 2 never |")
+    assert lines[2].endswith(" | 3 samples (0.30 s) | 1 samples (0.10 s), 1 of 2 never |")

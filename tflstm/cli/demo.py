@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("which", nargs="?", default="all", choices=("all", *DEMOS), help="which demo (default: all)")
     parser.add_argument("--out-dir", default="demo_out", help="output folder (default: demo_out)")
-    parser.add_argument("--epochs", type=positive_int, help="training epochs (default: digits 15, motions 30)")
+    parser.add_argument("--epochs", type=positive_int, help="training epochs (default: digits 15, motions 12)")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialization and shuffling (default: 0)")
     add_verbose(parser)
     parser.set_defaults(run=run)

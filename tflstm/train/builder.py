@@ -129,6 +129,7 @@ def train(
     learning_rate: float = 1e-2,
     seed: int = 0,
     every_step: bool = False,
+    clip_norm: float | None = None,
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> Path:
     """Trains on the last step's prediction (or every step's) and saves the checkpoint and spec.
@@ -145,6 +146,8 @@ def train(
             window's target, not only the last step's: for streams that need an
             answer at any time (the target must hold for the whole window).
             Default: False.
+        clip_norm: clip the gradients to this global norm (steadies training on
+            long windows). Default: None (no clipping).
         on_epoch: called as on_epoch(epoch, mean loss, metric) after each epoch;
             the metric (of the last step) is accuracy (classification, binary) or
             mean absolute error.
@@ -178,7 +181,11 @@ def train(
             target = tf.compat.v1.placeholder(tf.float32, [None, spec.num_outputs])
             loss = tf.reduce_mean(tf.square(scored - target))
             metric = tf.reduce_mean(tf.abs(last - target))
-        train_op = tf.compat.v1.train.AdamOptimizer(learning_rate).minimize(loss)
+        optimizer = tf.compat.v1.train.AdamOptimizer(learning_rate)
+        gradients, variables = zip(*optimizer.compute_gradients(loss))
+        if clip_norm is not None:
+            gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
+        train_op = optimizer.apply_gradients(zip(gradients, variables))
         saver = tf.compat.v1.train.Saver(
             tf.compat.v1.global_variables(scope="rnn") + tf.compat.v1.global_variables(scope="head")
         )
