@@ -58,9 +58,10 @@ def main(argv: list[str]) -> int:
         calibration[: _CALIBRATION.value], [int(b) for b in _BATCHES.value], _INT8_IO.value,
     )
     print(export.table(reports, None))
-    for r in export.float32_failures(reports):
+    failures = export.float32_failures(reports)
+    for r in failures:
         print(error_line(f"{r.name} max abs error {r.max_abs_error:.2e} > {TOLERANCES['float32']}"), file=sys.stderr)
-    return 1 if export.float32_failures(reports) else 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

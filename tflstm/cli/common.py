@@ -21,7 +21,6 @@ T = TypeVar("T")
 
 EXTRAS = {
     "tensorflow": "train",
-    "absl": "train",
     "sklearn": "demo",
     "matplotlib": "demo",
 }

@@ -29,8 +29,9 @@ from tflstm.cli.common import check_output_file, positive_int
 from tflstm.cli.rows import OutputSink, read_rows
 from tflstm.cli.stopping import StopSignals, Stopped
 from tflstm.console import UserError
+from tflstm.runtime.backend import BACKENDS
 
-BACKEND_CHOICES = ("auto", "litert", "tflite_runtime", "tf")
+BACKEND_CHOICES = ("auto", *BACKENDS)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -30,11 +30,11 @@ from tflstm.cli.common import (
     add_verbose, check_output_dir, comma_list, fraction, positive_float, positive_int, require_extras,
 )
 from tflstm.console import epoch_logger, log, quiet_tensorflow
+from tflstm.train.spec import HEADS
 
 if TYPE_CHECKING:
     import numpy as np
 
-HEADS = ("classification", "binary", "regression")
 CHECKPOINT_DIR = "checkpoint"
 
 

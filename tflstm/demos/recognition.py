@@ -68,8 +68,10 @@ def table(streamed: Mapping[str, Streamed], y: np.ndarray, classes: Sequence[str
             found = [recognized_after(o, label) for o in result.outputs[y == label]]
             seen = [s for s in found if s is not None]
             never = len(found) - len(seen)
-            median_seen = float(np.median(seen)) if seen else 0.0
-            cell = "-" if not seen else f"{median_seen:g} samples ({median_seen / sample_rate_hz:.2f} s)"
+            cell = "-"
+            if seen:
+                samples = float(np.median(seen))
+                cell = f"{samples:g} samples ({samples / sample_rate_hz:.2f} s)"
             cells.append(cell + (f", {never} of {len(found)} never" if never else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
