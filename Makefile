@@ -5,12 +5,17 @@ VENV := .venv
 EDGE_VENV := .venv-edge
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test assets bench bench-full bench-arm fuzz soak clean
+.PHONY: demo test assets wheel bench bench-full bench-arm fuzz soak clean
+
+# The sensor demo's recordings ship inside the aeon wheel: its files only are read, so
+# it is installed without its dependencies (numba, pandas, ...).
+AEON := aeon==1.6.*
 
 # Main environment: TensorFlow for training and conversion, ai-edge-litert, tests.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,demo,test,bench]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps "$(AEON)"
 	touch $@
 
 # Edge environment, our stand-in for a device: tflite-runtime 2.14, NumPy < 2, no TensorFlow.
@@ -19,12 +24,23 @@ $(EDGE_VENV)/.installed: pyproject.toml
 	$(EDGE_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite-runtime,test]"
 	touch $@
 
+# Both demos (digits, then smartwatch motions) into demo_out/; each prints its wall time.
 demo: $(VENV)/.installed
-	$(VENV)/bin/python -m converters.demo --out_dir demo_out
+	$(VENV)/bin/tflstm demo --out-dir demo_out
 
-# android_assets/: the demo's step models, manifest.json and the Kotlin sample's inputs.
+# The Android assets: the digits demo's step models (its checkpoint reused when `make demo`
+# wrote one), manifest.json. Into build/android_assets; REFRESH=1 rewrites the committed
+# android_assets/.
+ASSETS_OUT := $(if $(REFRESH),android_assets,build/android_assets)
 assets: $(VENV)/.installed
-	$(VENV)/bin/python -m converters.make_assets --out_dir android_assets
+	$(VENV)/bin/python -m converters.make_assets --out_dir $(ASSETS_OUT)
+
+# The wheel into dist/: install it on a device with
+# pip install 'dist/tflstm-<version>-py3-none-any.whl[litert]' (or [tflite-runtime]).
+DIST ?= dist
+wheel: $(VENV)/.installed
+	rm -rf $(DIST)
+	$(VENV)/bin/pip wheel $(PIP_FLAGS) --no-deps --wheel-dir $(DIST) .
 
 # Models and TensorFlow references for the runtime tests, which also run in the edge venv.
 FIXTURES := build/fixtures
@@ -66,4 +82,4 @@ bench-arm: $(VENV)/.installed
 		--models_dir $(ARM_OUT)/x86_64/models --out $(ARM_OUT)/aarch64
 
 clean:
-	rm -rf $(VENV) $(EDGE_VENV) build demo_out .pytest_cache
+	rm -rf $(VENV) $(EDGE_VENV) build demo_out $(DIST) .pytest_cache

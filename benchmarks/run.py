@@ -39,21 +39,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from benchmarks import methods
 from benchmarks.models import SIZES, ModelFiles
 from benchmarks.report import Row, plot, table
 from benchmarks.timing import measure, measure_alternating
+from tflstm.cli import absl_app
 from tflstm.format import TOLERANCES
 
 _SUITE = flags.DEFINE_enum("suite", "quick", ["quick", "full"], "quick: S only, short runs (CI); full: S, M, L.")
 _OUT = flags.DEFINE_string("out", "build/bench", "Output folder.")
 _MODELS_DIR = flags.DEFINE_string("models_dir", None, "Use these prebuilt models (no TensorFlow needed).")
-_SIZES = flags.DEFINE_list("sizes", None, "Model sizes (default: S for quick, S,M,L for full).")
+_SIZES = flags.DEFINE_list("sizes", None, f"Model sizes, of {','.join(SIZES)} (default: S for quick, all for full).")
 _BACKEND = flags.DEFINE_enum("backend", "auto", ["auto", "litert", "tflite_runtime", "tf"], "Interpreter backend.")
 _EMULATED = flags.DEFINE_bool("emulated", False, "Under emulation: show ratios, errors and sizes, not times.")
 _PEERS = flags.DEFINE_bool("peers", True, "Also run the peer methods (need TensorFlow, tf-keras, onnxruntime).")
+flags.register_validator("sizes", lambda v: v is None or (bool(v) and set(v) <= set(SIZES)),
+                         message=f"--sizes takes a comma-separated list of {', '.join(SIZES)}")
 
 log = logging.getLogger("benchmarks")
 
@@ -276,15 +279,8 @@ def main(argv: list[str]) -> int:
         if _MODELS_DIR.value:
             files, weights = ModelFiles(Path(_MODELS_DIR.value) / size), None
         else:
-            import os
-
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             from benchmarks import models
-            import tensorflow as tf
-            from absl import logging as absl_logging
 
-            tf.get_logger().setLevel("ERROR")
-            absl_logging.set_verbosity(absl_logging.ERROR)
             log.info("building model %s", size)
             files = models.build(size, out / "models", suite["quantizations"], suite["batches"], STREAMS, CHECK_STEPS)
             weights = models.peer_weights(files) if _PEERS.value else None
@@ -312,4 +308,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_app.run(main)

@@ -1,14 +1,19 @@
-"""Writes android_assets/: the demo's step models, manifest.json with a TensorFlow check.
+"""Writes the Android assets: the digits demo's step models, manifest.json with a TensorFlow check.
 
-Trains the digits model (as `make demo` does) unless --checkpoint_dir is given,
-converts float32, dynamic-range and int8 step models (batch 1), and writes a
-manifest with, per model: file, sha256, size, the `step` signature, how to reset
-a stream and the model's tflstm metadata (`tflstm.format.ModelMetadata`), plus a
-few digits and TensorFlow's outputs for them so a test can check every asset.
+Reuses the digits checkpoint `make demo` trained (--checkpoint_dir, default
+demo_out/digits/checkpoint) and trains one only when it is missing; converts
+float32, dynamic-range and int8 step models (batch 1), and writes a manifest
+with, per model: file, sha256, size, the `step` signature, how to reset a stream
+and the model's tflstm metadata (`tflstm.format.ModelMetadata`, with the input
+normalization), plus a few digits (raw pixels) and TensorFlow's outputs for them
+so a test can check every asset.
+
+Writes into build/android_assets by default; the committed android_assets/ is
+refreshed only when asked (`make assets REFRESH=1`).
 
 Example:
 
-    python -m converters.make_assets --out_dir=android_assets
+    python -m converters.make_assets --out_dir=build/android_assets
 """
 
 from __future__ import annotations
@@ -19,15 +24,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from absl import app, flags
+from absl import flags
 
 from tflstm import __version__
-from tflstm.console import log, setup_logging
+from tflstm.cli import absl_app
+from tflstm.console import UserError, log
 from tflstm.format import STEP_SIGNATURE, read_metadata
 
-_OUT = flags.DEFINE_string("out_dir", "android_assets", "Output folder.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint_dir", None, "Trained digits checkpoint; default: train one.")
-_EPOCHS = flags.DEFINE_integer("epochs", 15, "Training epochs when no checkpoint is given.", lower_bound=1)
+_OUT = flags.DEFINE_string("out_dir", "build/android_assets", "Output folder (android_assets to refresh the committed one).")
+_CHECKPOINT = flags.DEFINE_string("checkpoint_dir", "demo_out/digits/checkpoint",
+                                  "Trained digits checkpoint to reuse; trained anew when it does not exist.")
+_EPOCHS = flags.DEFINE_integer("epochs", 15, "Training epochs when there is no checkpoint.", lower_bound=1)
+
+flags.register_validator("out_dir", lambda p: not Path(p).exists() or Path(p).is_dir(),
+                         message="--out_dir must be a folder, not a file")
 
 MANIFEST_VERSION = 2
 """Version of manifest.json's layout (android_assets/README.md describes it)."""
@@ -52,9 +62,20 @@ def manifest_entry(name: str, model: bytes) -> dict[str, Any]:
     }
 
 
+def checkpoint_to_reuse(path: Path) -> Path | None:
+    """`path` if it holds a trained digits checkpoint, None if it does not exist; UserError otherwise."""
+    from tflstm.train.spec import load_checkpoint_spec
+
+    if not path.exists():
+        return None
+    dataset = load_checkpoint_spec(path).dataset
+    if dataset != "digits":
+        raise UserError(f"--checkpoint_dir {path} holds a model trained on {dataset!r}, not the digits.")
+    return path
+
+
 def main(argv: list[str]) -> None:
     del argv
-    setup_logging()
     import tensorflow as tf
 
     from tflstm.convert.checkpoint import convert_checkpoint
@@ -63,10 +84,14 @@ def main(argv: list[str]) -> None:
     out = Path(_OUT.value)
     out.mkdir(parents=True, exist_ok=True)
     train, test = digits.load()
+    reuse = checkpoint_to_reuse(Path(_CHECKPOINT.value))
     with tempfile.TemporaryDirectory() as scratch:
-        checkpoint = Path(_CHECKPOINT.value) if _CHECKPOINT.value else digits.train(
-            Path(scratch) / "checkpoint", train, _EPOCHS.value
-        )
+        if reuse is None:
+            log.info("no checkpoint in %s: training the digits model for %d epochs", _CHECKPOINT.value, _EPOCHS.value)
+            checkpoint = digits.train(Path(scratch) / "checkpoint", train, _EPOCHS.value)
+        else:
+            log.info("reusing the digits checkpoint %s", reuse)
+            checkpoint = reuse
         check_x = test.x[:CHECK_SEQUENCES]
         entries = []
         for quantize in QUANTIZATIONS:
@@ -81,8 +106,9 @@ def main(argv: list[str]) -> None:
         manifest = {
             "manifest_version": MANIFEST_VERSION,
             "generated_by": {"tflstm": __version__, "tensorflow": tf.__version__},
-            "task": "scikit-learn digits: an 8x8 image read row by row, 8 time steps of 8 features "
-                    "(pixel / 16); the output after the 8th row is the class probabilities",
+            "task": "scikit-learn digits: an 8x8 image read row by row, 8 time steps of 8 features; "
+                    "the features are the raw pixels 0..16 normalized as each model's metadata says "
+                    "((x - mean) / std = pixel / 16); the output after the 8th row is the class probabilities",
             "models": entries,
             "check": {
                 "x": check_x.round(6).tolist(),
@@ -95,4 +121,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_app.run(main)

@@ -13,8 +13,21 @@ from pathlib import Path
 
 import numpy as np
 
+from tflstm.normalization import apply as normalize
 from tflstm.runtime import StreamingModel, read_metadata
 from tflstm.runtime.backend import make_engine
+
+
+def stream(model: StreamingModel, x: np.ndarray) -> np.ndarray:
+    """Steps x [n, T, D] through a step model, `batch_size` sequences at a time -> [n, T, K]."""
+    batch, parts = model.batch_size, []
+    for start in range(0, len(x), batch):
+        chunk = x[start : start + batch]
+        rows = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        model.reset()
+        steps = [model.step(rows[:, t] if batch > 1 else rows[0, t]) for t in range(x.shape[1])]
+        parts.append(np.stack(steps, axis=-2).reshape(batch, x.shape[1], -1)[: len(chunk)])
+    return np.concatenate(parts)
 
 
 def main(models_dir: str, reference_path: str) -> None:
@@ -25,16 +38,11 @@ def main(models_dir: str, reference_path: str) -> None:
         content = path.read_bytes()
         meta = read_metadata(content)
         if meta.kind == "step":
-            model = StreamingModel(content, backend="tflite_runtime")
-            got = []
-            for sequence in x:
-                model.reset()
-                got.append([model.step(row) for row in sequence])
-            got = np.asarray(got)
+            got = stream(StreamingModel(content, backend="tflite_runtime"), x)
         else:
             engine = make_engine(content, backend="tflite_runtime")
             got = []
-            for sequence in x:
+            for sequence in normalize(x, meta.normalization):
                 engine.reset_variables()
                 engine.set_tensor(meta.inputs[0].tensor_index, sequence[:, None, :])
                 engine.invoke()

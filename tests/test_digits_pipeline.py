@@ -17,22 +17,19 @@ import pytest
 
 from tflstm import flatbuf, fused_op
 from tflstm.convert import export
-from tflstm.convert.checkpoint import convert_checkpoint
 from tflstm.convert.verify import VariantReport
-from tflstm.format import QUANTIZATIONS, TOLERANCES
+from tflstm.format import QUANTIZATIONS, TOLERANCES, read_metadata
+from tflstm.runtime import StreamingModel
 from tflstm.train import builder, digits
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("digits")
-    train, test = digits.load()
-    checkpoint = digits.train(out / "checkpoint", train, epochs=10)
-    reports = export.convert_and_verify(
-        checkpoint, out / "models", QUANTIZATIONS, test.x, test.y, train.x[:100]
-    )
+def trained(digits_demo):
+    out, reports = digits_demo
+    checkpoint = out / "checkpoint"
+    _, test = digits.load()
     reference = builder.predict(checkpoint, test.x)
     return out, checkpoint, test, reference, {r.name: r for r in reports}
 
@@ -72,12 +69,29 @@ def test_int8_state_is_integer_and_quantized(trained):
 
 
 def test_batched_step_model_matches_tensorflow(trained):
-    _, checkpoint, test, reference, _ = trained
+    out, _, test, reference, reports = trained
     from tflstm.convert.verify import stream_step_model
 
-    model = convert_checkpoint(checkpoint, streaming=True, batch_size=16)
-    got = stream_step_model(model, test.x[:40])
-    np.testing.assert_allclose(got, reference[:40], atol=TOLERANCES["float32"], rtol=0)
+    name = export.model_file_name("step", "float32", 64)
+    assert reports[name].batch_size == 64
+    got = stream_step_model((out / "models" / name).read_bytes(), test.x[:100])
+    np.testing.assert_allclose(got, reference[:100], atol=TOLERANCES["float32"], rtol=0)
+
+
+def test_models_take_raw_pixels_and_say_so(trained):
+    """The metadata records pixel / 16, so raw pixels 0..16 give TensorFlow's answers."""
+    out, _, test, reference, reports = trained
+    assert test.x.max() == 16.0
+    for path in (out / "models").glob("*.tflite"):
+        assert read_metadata(path.read_bytes()).normalization == {"mean": [0.0] * 8, "std": [16.0] * 8}, path.name
+    model = StreamingModel(out / "models" / "step_float32.tflite")
+    last = []
+    for digit in test.x[:200]:
+        model.reset()
+        last.append([model.step(row) for row in digit][-1])
+    last = np.stack(last)
+    np.testing.assert_allclose(last, reference[:200, -1], atol=TOLERANCES["float32"], rtol=0)
+    assert np.mean(last.argmax(-1) == test.y[:200]) > 0.9
 
 
 def test_cli_writes_verified_files_and_checks_its_flags(trained, tmp_path):
@@ -123,7 +137,8 @@ def test_models_run_in_the_edge_venv_without_tensorflow(trained, tmp_path):
     assert result["tensorflow_imported"] is False
     assert result["backend"] == "tflite_runtime"
     assert set(result["errors"]) == {
-        export.model_file_name(kind, q, 1) for q in QUANTIZATIONS for kind in ("sequence", "step")
+        export.model_file_name(kind, q, batch)
+        for q in QUANTIZATIONS for kind, batch in (("sequence", 1), ("step", 1), ("step", 64))
     }
     for name, error in result["errors"].items():
         quantize = name.rsplit("_", 1)[1].removesuffix(".tflite")

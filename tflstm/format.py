@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tflstm import fused_op
+from tflstm.normalization import check as check_normalization
 
 if TYPE_CHECKING:
     from tflstm.flatbuf import ModelView
@@ -217,17 +218,10 @@ class ModelMetadata:
             isinstance(k, str) and isinstance(v, str) for k, v in self.converter.items()),
             f"`converter` must map names to version strings, got {self.converter!r}.")
         if self.normalization is not None:
-            depth = self.inputs[0].shape[-1] if self.inputs[0].shape else None
-            norm = self.normalization
-            _require(isinstance(norm, dict) and sorted(norm) == ["mean", "std"],
-                     f"`normalization` must hold exactly `mean` and `std`, got {norm!r}.")
-            for key in ("mean", "std"):
-                values = norm[key]
-                _require(isinstance(values, list) and len(values) == depth
-                         and all(_is_number(v) and np.isfinite(v) for v in values),
-                         f"`normalization` {key} must be {depth} finite numbers (one per input feature), "
-                         f"got {values!r}.")
-            _require(all(v > 0 for v in norm["std"]), f"`normalization` std values must be > 0, got {norm['std']!r}.")
+            try:
+                check_normalization(self.normalization, self.inputs[0].shape[-1] if self.inputs[0].shape else None)
+            except ValueError as err:
+                raise MetadataError(str(err)) from None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tflstm.format import TOLERANCES, ModelMetadata
+from tflstm.normalization import apply as normalize
 from tflstm.runtime import StreamingModel, read_metadata
 from tflstm.runtime.backend import interpreter_module
 
@@ -63,7 +64,7 @@ def test_every_asset_streams_like_tensorflow(name, backend):
         got = np.stack([model.step(row) for row in sequence])
         assert np.abs(got - target).max() <= TOLERANCES[entry["metadata"]["quantization"]]
         state, carried = dict(zero), []
-        for row in sequence:
+        for row in normalize(sequence, entry["metadata"]["normalization"]):  # as an app does
             result = runner(features=row.reshape(1, 1, -1), **state)
             state = {k: result[k] for k in state}
             carried.append(result["predictions"].reshape(-1))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tflstm.convert.session import from_session
+from tflstm.normalization import apply as normalize
 from tflstm.train import builder
 
 
@@ -42,12 +43,13 @@ def convert_checkpoint(
             sequence model, `spec.time_steps` long).
         batch_size: streams (step model) or sequences (sequence model) per invoke.
             Default: 1.
-        calibration: "int8" only: float32 [n, time_steps, depth] sequences to
-            calibrate on (fed step by step, in order, to a step model). Default: None.
+        calibration: "int8" only: float [n, time_steps, depth] raw sequences to
+            calibrate on (normalized as the spec says, then fed step by step, in
+            order, to a step model). Default: None.
         int8_io: "int8" only: int8 inputs and outputs. Default: False.
 
     Returns:
-        The `.tflite` flatbuffer.
+        The `.tflite` flatbuffer, with the spec's normalization in its metadata.
     """
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
@@ -55,12 +57,12 @@ def convert_checkpoint(
     time_steps = 1 if streaming else spec.time_steps
     representative = None
     if calibration is not None:
-        calibration = np.asarray(calibration, dtype=np.float32)
         expected = (spec.time_steps, spec.input_depth)
-        if calibration.ndim != 3 or calibration.shape[1:] != expected:
+        if np.ndim(calibration) != 3 or np.shape(calibration)[1:] != expected:
             raise ValueError(
-                f"`calibration` must be [n, {expected[0]}, {expected[1]}], got {calibration.shape}."
+                f"`calibration` must be [n, {expected[0]}, {expected[1]}], got {np.shape(calibration)}."
             )
+        calibration = normalize(calibration, spec.normalization)
 
         def representative():
             for batch in batches(calibration, batch_size):
@@ -70,9 +72,11 @@ def convert_checkpoint(
                 else:
                     yield [batch]
 
+    norm = spec.normalization
     model, sess = builder.restore(checkpoint_dir, time_steps, batch_size)
     with sess:
         return from_session(
             sess, [model.features], [model.predictions], quantize=quantize,
             representative_dataset=representative, int8_io=int8_io, streaming=streaming,
+            normalization=None if norm is None else (norm["mean"], norm["std"]),
         )

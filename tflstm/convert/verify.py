@@ -8,6 +8,7 @@ import numpy as np
 
 from tflstm.convert.checkpoint import batches
 from tflstm.format import read_metadata
+from tflstm.normalization import apply as normalize
 from tflstm.runtime import StreamingModel
 from tflstm.runtime.backend import make_engine
 
@@ -36,15 +37,16 @@ class VariantReport:
 
 
 def run_sequence_model(model: bytes, x: np.ndarray) -> np.ndarray:
-    """Sequence model outputs for x [n, time, depth] -> [n, time, outputs].
+    """Sequence model outputs for raw x [n, time, depth] -> [n, time, outputs].
 
-    The fused ops keep their state between invokes, so it is reset before each batch.
+    x is normalized as the metadata says. The fused ops keep their state between
+    invokes, so it is reset before each batch.
     """
     meta = read_metadata(model)
     engine = make_engine(model)
     (feature,), (output,) = meta.inputs, meta.outputs
     parts = []
-    for batch in batches(x, meta.batch_size):
+    for batch in batches(normalize(x, meta.normalization), meta.batch_size):
         engine.reset_variables()
         engine.set_tensor(feature.tensor_index, batch)
         engine.invoke()
@@ -53,7 +55,7 @@ def run_sequence_model(model: bytes, x: np.ndarray) -> np.ndarray:
 
 
 def stream_step_model(model: bytes, x: np.ndarray) -> np.ndarray:
-    """Streams x [n, time, depth] one row at a time through a step model -> [n, time, outputs]."""
+    """Streams raw x [n, time, depth] one row at a time through a step model -> [n, time, outputs]."""
     streaming = StreamingModel(model)
     parts = []
     for batch in batches(x, streaming.batch_size):

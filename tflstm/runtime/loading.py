@@ -26,6 +26,7 @@ class LoadedModel:
 
     Attributes:
         content: the `.tflite` bytes that were verified (the runtime's own copy).
+        view: the verified flatbuffer view of `content`.
         source: what interpreters load: the path (memory-mapped by the
             interpreter; `check_unchanged` confirms it is still the verified
             file) or `content`.
@@ -34,6 +35,7 @@ class LoadedModel:
     """
 
     content: bytes
+    view: ModelView
     source: str | bytes
     metadata: ModelMetadata
     file_id: tuple[int, int, int, int] | None
@@ -59,10 +61,11 @@ def read_metadata(content: bytes) -> ModelMetadata:
         ModelError: the bytes are not a readable model, carry no readable
             metadata, or metadata that does not fit them.
     """
-    return _metadata(bytes(content), derive=False)
+    return _read(bytes(content), derive=False)[1]
 
 
-def _metadata(content: bytes, *, derive: bool = True) -> ModelMetadata:
+def _read(content: bytes, *, derive: bool = True) -> tuple[ModelView, ModelMetadata]:
+    """The verified view of `content` and its metadata (derived when absent and `derive`)."""
     try:
         view = ModelView(content)
         if view.metadata(METADATA_NAME) is None and derive:
@@ -79,7 +82,7 @@ def _metadata(content: bytes, *, derive: bool = True) -> ModelMetadata:
         check_metadata(metadata, view)
     except (FlatbufferError, MetadataError) as err:
         raise ModelError(str(err)) from err
-    return metadata
+    return view, metadata
 
 
 def load_model(model: str | Path | bytes | bytearray | memoryview) -> LoadedModel:
@@ -95,13 +98,15 @@ def load_model(model: str | Path | bytes | bytearray | memoryview) -> LoadedMode
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
         content = bytes(memoryview(model).cast("B")) if not isinstance(model, bytes) else bytes(bytearray(model))
-        return LoadedModel(content, content, _metadata(content), None)
+        view, metadata = _read(content)
+        return LoadedModel(content, view, content, metadata, None)
     path = str(model)
     try:
         before = _file_id(path)
         content = Path(path).read_bytes()
     except OSError as err:
         raise ModelError(f"Cannot read the model file {path}: {err.strerror or err}.") from err
-    loaded = LoadedModel(content, path, _metadata(content), before)
+    view, metadata = _read(content)
+    loaded = LoadedModel(content, view, path, metadata, before)
     loaded.check_unchanged()
     return loaded

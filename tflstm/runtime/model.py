@@ -34,6 +34,7 @@ from tflstm.runtime.lanes import OwnInterpreterLane, RowsLane, SwapLane, step_ro
 from tflstm.runtime.loading import load_model
 from tflstm.runtime.state import State, StateTable, check_state, zero_state
 from tflstm.runtime.streams import Lane, Stream
+from tflstm.runtime.summary import ModelSummary
 
 INTERPRETER_PER_STREAM_MAX_BYTES = 256 * 1024
 """`streams="auto"` gives each stream its own interpreter up to this model size."""
@@ -93,6 +94,8 @@ class StreamingModel:
             raise ModelError(
                 f"Expected a step model (converted with streaming=True), got a {self.metadata.kind!r} model."
             )
+        self.summary = ModelSummary.of(loaded.view, self.metadata, model if isinstance(model, (str, Path)) else None)
+        """What the model is (`tflstm info` prints it); `repr()` says it in one line."""
         self._engine_options = {"num_threads": num_threads, "backend": backend, "xnnpack": experimental_xnnpack}
         engine = self._new_engine()
         self.backend = engine.backend
@@ -124,6 +127,9 @@ class StreamingModel:
         self._streams: dict[Hashable, Stream] = {}
         self._lanes: dict[Hashable, Lane] = {}
         self._registry = threading.Lock()  # guards creating and removing streams
+
+    def __repr__(self) -> str:
+        return f"StreamingModel({self.summary.one_line()}, backend {self.backend}, streams {self.streams_mode})"
 
     # ---- properties ------------------------------------------------------------------
     @property

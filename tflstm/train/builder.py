@@ -1,107 +1,40 @@
 """A model builder for the common case: stacked `TFLiteLSTMCell` layers + a dense head.
 
 The head is applied at every time step, so the streaming (one step) model gives
-a prediction after every sample; training uses the last step's prediction.
-The spec travels with the checkpoint as `spec.json`, so the converter can
-rebuild the graph for any number of time steps and batch size.
+a prediction after every sample; training uses the last step's prediction, or
+every step's (`every_step=True`). The spec (`tflstm.train.spec`) travels with the
+checkpoint as `spec.json`, so the converter can rebuild the graph for any number
+of time steps and batch size. Inputs are raw: the spec's normalization is
+applied to them here, and recorded in the converted models for the runtime.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
+from tflstm.normalization import apply as normalize
 from tflstm.train.cell import LSTMStateTuple, TFLiteLSTMCell
 from tflstm.train.rnn import dynamic_rnn
+from tflstm.train.spec import CHECKPOINT_PREFIX, HEADS, SPEC_FILE, LayerSpec, ModelSpec
 
-SPEC_FILE = "spec.json"
-CHECKPOINT_PREFIX = "model.ckpt"
-HEADS = ("classification", "binary", "regression")
+__all__ = [
+    "CHECKPOINT_PREFIX", "HEADS", "SPEC_FILE", "LayerSpec", "ModelGraph", "ModelSpec", "build", "make_cell",
+    "predict", "restore", "train",
+]
+
 INPUT_NAME = "features"
 OUTPUT_NAME = "predictions"
 
 
-@dataclasses.dataclass(frozen=True)
-class LayerSpec:
-    """Arguments of one `TFLiteLSTMCell` (see there)."""
-
-    num_units: int
-    use_peepholes: bool = False
-    cell_clip: float | None = None
-    num_proj: int | None = None
-    proj_clip: float | None = None
-    forget_bias: float = 1.0
-
-    def make_cell(self, name: str) -> TFLiteLSTMCell:
-        """A new cell with these arguments."""
-        return TFLiteLSTMCell(name=name, **dataclasses.asdict(self))
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """What the builder builds.
-
-    Attributes:
-        input_depth: features per time step.
-        layers: the LSTM layers, bottom first.
-        head: "classification" (softmax over `num_outputs` classes), "binary"
-            (`num_outputs` independent sigmoid outputs) or "regression"
-            (`num_outputs` linear outputs).
-        num_outputs: classes or regression outputs.
-        time_steps: length of the training windows (the sequence model's length).
-        dataset: name of a built-in dataset the model was trained on ("digits"),
-            used to verify conversions; None for user data.
-    """
-
-    input_depth: int
-    layers: tuple[LayerSpec, ...]
-    head: str
-    num_outputs: int
-    time_steps: int
-    dataset: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "layers",
-            tuple(l if isinstance(l, LayerSpec) else LayerSpec(**l) for l in self.layers),
-        )
-        if self.head not in HEADS:
-            raise ValueError(f"`head` must be one of {HEADS}, got {self.head!r}.")
-        for field in ("input_depth", "num_outputs", "time_steps"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{field}` must be a positive int, got {value!r}.")
-        if not self.layers:
-            raise ValueError("`layers` must hold at least one LayerSpec, got none.")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        """Inverse of `to_dict`."""
-        return cls(**data)
-
-    def save(self, directory: str | Path) -> Path:
-        """Writes `spec.json` into `directory`."""
-        path = Path(directory) / SPEC_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
-
-    @classmethod
-    def load(cls, directory: str | Path) -> ModelSpec:
-        """Reads `spec.json` from a checkpoint directory."""
-        path = Path(directory) / SPEC_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"No {SPEC_FILE} in {directory}: is it a tflstm checkpoint directory?")
-        return cls.from_dict(json.loads(path.read_text()))
+def make_cell(layer: LayerSpec, name: str) -> TFLiteLSTMCell:
+    """A new cell with the arguments of `layer`."""
+    return TFLiteLSTMCell(name=name, **dataclasses.asdict(layer))
 
 
 class ModelGraph(NamedTuple):
@@ -140,7 +73,7 @@ def build(spec: ModelSpec, time_steps: int, batch_size: int | None, seed: int | 
         features = tf.compat.v1.placeholder(
             tf.float32, [time_steps, batch_size, spec.input_depth], name=INPUT_NAME
         )
-        cells = [layer.make_cell(f"lstm_{k}") for k, layer in enumerate(spec.layers)]
+        cells = [make_cell(layer, f"lstm_{k}") for k, layer in enumerate(spec.layers)]
         outputs, final_state = dynamic_rnn(cells, features)
         with tf.compat.v1.variable_scope("head"):
             kernel = tf.compat.v1.get_variable(
@@ -171,9 +104,12 @@ def restore(checkpoint_dir: str | Path, time_steps: int, batch_size: int) -> tup
 
 
 def predict(checkpoint_dir: str | Path, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """TensorFlow predictions at every step: x float32 [n, time, depth] -> [n, time, outputs]."""
-    x = np.asarray(x, dtype=np.float32)
-    model, sess = restore(checkpoint_dir, x.shape[1], None)
+    """TensorFlow predictions at every step: raw x float [n, time, depth] -> [n, time, outputs].
+
+    The spec's normalization is applied to x first, as the runtime does.
+    """
+    model, sess = restore(checkpoint_dir, np.shape(x)[1], None)
+    x = normalize(x, ModelSpec.load(checkpoint_dir).normalization)
     with sess:
         parts = [
             sess.run(model.predictions, {model.features: np.swapaxes(x[i : i + batch_size], 0, 1)})
@@ -192,49 +128,67 @@ def train(
     batch_size: int = 32,
     learning_rate: float = 1e-2,
     seed: int = 0,
+    every_step: bool = False,
+    clip_norm: float | None = None,
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> Path:
-    """Trains on the last step's prediction and saves the checkpoint and spec.
+    """Trains on the last step's prediction (or every step's) and saves the checkpoint and spec.
 
     Args:
-        spec: the model.
-        x: float32 [n, time_steps, input_depth], batch-major windows.
+        spec: the model; its normalization, if any, is applied to `x`.
+        x: float [n, time_steps, input_depth], batch-major windows of raw inputs.
         y: int [n] class labels (classification), or float32 [n, num_outputs]
             targets (0/1 for binary).
         checkpoint_dir: where `model.ckpt*` and `spec.json` go (created).
         epochs, batch_size, learning_rate: Adam training settings.
         seed: seed of the initial weights (graph seed) and of the shuffling.
+        every_step: the loss is the mean over every step's prediction of the
+            window's target, not only the last step's: for streams that need an
+            answer at any time (the target must hold for the whole window).
+            Default: False.
+        clip_norm: clip the gradients to this global norm (steadies training on
+            long windows). Default: None (no clipping).
         on_epoch: called as on_epoch(epoch, mean loss, metric) after each epoch;
-            the metric is accuracy (classification, binary) or mean absolute error.
+            the metric (of the last step) is accuracy (classification, binary) or
+            mean absolute error.
 
     Returns:
         The checkpoint directory.
     """
-    x = np.asarray(x, dtype=np.float32)
     expected = (spec.time_steps, spec.input_depth)
-    if x.ndim != 3 or x.shape[1:] != expected:
-        raise ValueError(f"`x` must be [n, {expected[0]}, {expected[1]}], got shape {x.shape}.")
+    if np.ndim(x) != 3 or np.shape(x)[1:] != expected:
+        raise ValueError(f"`x` must be [n, {expected[0]}, {expected[1]}], got shape {np.shape(x)}.")
     if len(y) != len(x):
         raise ValueError(f"`y` must have one row per sequence: {len(x)} expected, got {len(y)}.")
+    x = normalize(x, spec.normalization)
     model = build(spec, spec.time_steps, None, seed=seed)
     with model.graph.as_default():
+        scored = model.logits if every_step else model.logits[-1:]
         last = model.logits[-1]
         if spec.head == "classification":
             target = tf.compat.v1.placeholder(tf.int64, [None])
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=last)
-            )
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=tf.broadcast_to(target, tf.shape(scored)[:2]), logits=scored,
+            ))
             metric = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(last, -1), target), tf.float32))
         elif spec.head == "binary":
             target = tf.compat.v1.placeholder(tf.float32, [None, spec.num_outputs])
-            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=last))
+            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+                labels=tf.broadcast_to(target, tf.shape(scored)), logits=scored,
+            ))
             metric = tf.reduce_mean(tf.cast(tf.equal(last > 0, target > 0.5), tf.float32))
         else:
             target = tf.compat.v1.placeholder(tf.float32, [None, spec.num_outputs])
-            loss = tf.reduce_mean(tf.square(last - target))
+            loss = tf.reduce_mean(tf.square(scored - target))
             metric = tf.reduce_mean(tf.abs(last - target))
-        train_op = tf.compat.v1.train.AdamOptimizer(learning_rate).minimize(loss)
-        saver = tf.compat.v1.train.Saver(tf.compat.v1.global_variables(scope="rnn") + tf.compat.v1.global_variables(scope="head"))
+        optimizer = tf.compat.v1.train.AdamOptimizer(learning_rate)
+        gradients, variables = zip(*optimizer.compute_gradients(loss))
+        if clip_norm is not None:
+            gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
+        train_op = optimizer.apply_gradients(zip(gradients, variables))
+        saver = tf.compat.v1.train.Saver(
+            tf.compat.v1.global_variables(scope="rnn") + tf.compat.v1.global_variables(scope="head")
+        )
         rng = np.random.default_rng(seed)
         with tf.compat.v1.Session(graph=model.graph) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())

@@ -1,0 +1,7 @@
+"""`python -m tflstm ...` is the `tflstm` command."""
+
+import sys
+
+from tflstm.cli.main import main
+
+sys.exit(main())

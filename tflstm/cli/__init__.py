@@ -1,0 +1,1 @@
+"""The `tflstm` command: one module per subcommand, `main` dispatches (see `tflstm --help`)."""
