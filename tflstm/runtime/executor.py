@@ -16,7 +16,7 @@ import numpy as np
 
 from tflstm.format import StateSpec
 from tflstm.runtime.backend import Engine
-from tflstm.runtime.io import Inputs, Outputs
+from tflstm.runtime.io import Inputs, Outputs, drop_axes
 from tflstm.runtime.state import State
 
 _FLOAT32 = np.dtype(np.float32)
@@ -59,10 +59,11 @@ class Executor:
         self._invoke = engine.invoke
         self._fast = inputs.fast and outputs.fast
         first = self.output_views[outputs.specs[0].name]
-        # Input rank -> (accepted input shape, first output view without the leading 1s the input dropped).
+        # Input rank -> (accepted input shape, input view of that shape, first output view without the axes
+        # the input dropped).
         self._by_rank = {
-            rank: (shape, first.reshape(first.shape[drop:]) if all(d == 1 for d in first.shape[:drop]) else first)
-            for rank, (shape, drop) in inputs.shapes.items()
+            rank: (shape, self.input_view.reshape(shape), drop_axes(first, axes))
+            for rank, (shape, axes) in inputs.shapes.items()
         }
 
     @property
@@ -71,17 +72,17 @@ class Executor:
         return sum(view.nbytes for view in self.state_views)
 
     def run(self, x: Any) -> Any:
-        """Sets one time step's input, invokes, and returns the converted output(s)."""
+        """Sets one call's input (one time step, or k for a chunk model), invokes, returns the output(s)."""
         if self._fast and type(x) is np.ndarray and x.dtype is _FLOAT32:  # the hot path
             entry = self._by_rank.get(x.ndim)
             if entry is not None and x.shape == entry[0]:
-                self.input_view[...] = x
+                entry[1][...] = x
                 self._invoke()
-                return entry[1].copy()
-        prepared, drop = self.inputs.prepare(x)
+                return entry[2].copy()
+        prepared, axes = self.inputs.prepare(x)
         self.input_view[...] = prepared
         self._invoke()
-        return self.outputs.finish({name: view.copy() for name, view in self.output_views.items()}, drop)
+        return self.outputs.finish({name: view.copy() for name, view in self.output_views.items()}, axes)
 
     def run_rows(self, xs: Sequence[Any]) -> list[Any]:
         """One invoke for the first len(xs) rows of a batched model: xs holds one [depth] row each."""

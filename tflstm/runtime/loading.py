@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from tflstm.flatbuf import FlatbufferError, ModelView
+from tflstm.flatbuf import FlatbufferError, ModelView, builtin_name
 from tflstm.format import METADATA_NAME, MetadataError, ModelMetadata, derive_metadata
 from tflstm.format import read_metadata as read_format_metadata
 from tflstm.runtime.errors import ModelError
@@ -43,6 +43,26 @@ def read_metadata(content: bytes) -> ModelMetadata:
         raise ModelError(str(err)) from err
 
 
+UNFUSED_LOOP_OPS = ("WHILE", "VAR_HANDLE")
+"""Ops of an LSTM that TensorFlow's converter did not fuse (Keras 3, or a stateful or
+state-returning tf-keras LSTM): a loop whose state the runtime cannot carry."""
+
+
+def refuse_unfused_loops(view: ModelView) -> None:
+    """Raises ModelError for a model whose LSTM is an unfused `WHILE` loop.
+
+    Raises:
+        ModelError: saying to convert the Keras model with `tflstm.convert.from_keras`.
+    """
+    found = sorted({builtin_name(code) for code in view.builtin_codes} & set(UNFUSED_LOOP_OPS))
+    if found:
+        raise ModelError(
+            f"The model runs its LSTM as an unfused loop ({', '.join(found)} ops), as TensorFlow's converter "
+            "makes of Keras 3 LSTMs and of stateful=True tf-keras LSTMs: the runtime cannot carry its state. "
+            "Convert the Keras model with tflstm.convert.from_keras instead (one fused op per LSTM layer)."
+        )
+
+
 def load_model(model: str | Path | bytes) -> LoadedModel:
     """Reads a model from a path or bytes, with its metadata (derived for stock fused models).
 
@@ -59,6 +79,7 @@ def load_model(model: str | Path | bytes) -> LoadedModel:
     try:
         view = ModelView(content)
         if view.metadata(METADATA_NAME) is None:
+            refuse_unfused_loops(view)
             metadata = derive_metadata(view)
         else:
             metadata = read_format_metadata(view)

@@ -38,7 +38,9 @@ class StreamingModel:
 
     Works on step models written by tflstm (`streaming=True`), and on other
     fused-LSTM `.tflite` files (e.g. a tf-keras LSTM converted by the stock
-    TFLiteConverter), whose state tensors it finds in the flatbuffer. Not
+    TFLiteConverter), whose state tensors it finds in the flatbuffer. A chunk
+    model (converted with `steps_per_call=k`) takes k time steps per call,
+    `step(x)` with x [k, features], and returns that chunk's outputs. Not
     thread-safe: use one `StreamingModel` per thread.
 
     Args:
@@ -75,7 +77,8 @@ class StreamingModel:
         self.metadata: ModelMetadata = loaded.metadata
         if self.metadata.kind != "step":
             raise ModelError(
-                f"Expected a step model (converted with streaming=True), got a {self.metadata.kind!r} model."
+                f"Expected a step model (converted with streaming=True), got a {self.metadata.kind!r} model: "
+                "run sequence models with SequenceModel.run_sequence."
             )
         self._source = loaded.source
         self._engine_options = {"num_threads": num_threads, "backend": backend, "xnnpack": experimental_xnnpack}
