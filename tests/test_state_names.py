@@ -1,4 +1,5 @@
-"""State names are unique per model and name the state of the layer they say (several dynamic_rnn calls)."""
+"""Graphs with several dynamic_rnn calls: unique state names that name their own layer's state, and op names
+that do not clash with the loops' step counters."""
 
 from __future__ import annotations
 
@@ -59,3 +60,15 @@ def test_each_state_name_holds_its_own_layers_state():
         np.testing.assert_allclose(model.state[f"{name}/h"], expected[name].h, atol=TOLERANCES["float32"], rtol=0)
         np.testing.assert_allclose(model.state[f"{name}/c"], expected[name].c, atol=TOLERANCES["float32"], rtol=0)
     assert np.abs(expected["alpha"].c - expected["beta"].c).max() > 0.1  # the layers differ
+
+
+def test_ops_named_like_the_loops_step_counter_are_refused_with_the_fix():
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, 1, DEPTH], name="x")
+        outputs, _ = tflstm.dynamic_rnn([tflstm.TFLiteLSTMCell(UNITS)], x)
+        y = tf.identity(outputs + 1.0, name="y")  # `add` and `add/y`, at the graph's top level
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            with pytest.raises(ValueError, match=r"named \['add/y'\].*step counter.*tf.name_scope"):
+                tflstm.convert.from_session(sess, [x], [y], streaming=True)

@@ -180,14 +180,18 @@ def rebuild(planned: Plan, batch_size: int) -> Rebuilt:
                 cell = TFLiteLSTMCell(mapped.units, name=_scope_name(node.name, names))
                 outputs, _ = dynamic_rnn([cell], inputs[0])
                 cells.append((cell, mapped.weights))
-                last = outputs if planned.time_steps == 1 else outputs[-1:]
-                tensors[node.name] = outputs if mapped.return_sequences else last
-            elif isinstance(mapped, Merge):
-                tensors[node.name] = mapped.fn(inputs)
-            elif isinstance(mapped, TimeMixing) and planned.kinds[node.inputs[0]] == WINDOW:
-                tensors[node.name] = mapped.on_window.fn(inputs[0])
-            else:
-                tensors[node.name] = mapped.fn(inputs[0])
+                if not mapped.return_sequences and planned.time_steps > 1:
+                    outputs = outputs[-1:]
+                tensors[node.name] = outputs
+                continue
+            # Scoped: an op at the graph's top level may clash with a dynamic_rnn loop's step counter.
+            with tf.name_scope(f"keras/{_scope_name(node.name, set())}/"):
+                if isinstance(mapped, Merge):
+                    tensors[node.name] = mapped.fn(inputs)
+                elif isinstance(mapped, TimeMixing) and planned.kinds[node.inputs[0]] == WINDOW:
+                    tensors[node.name] = mapped.on_window.fn(inputs[0])
+                else:
+                    tensors[node.name] = mapped.fn(inputs[0])
         outputs = [tf.identity(tensors[name], name=_scope_name(name, names)) for name in keras_graph.outputs]
         sess = tf.compat.v1.Session(graph=graph)
         sess.run(tf.compat.v1.global_variables_initializer())

@@ -141,6 +141,14 @@ def from_session(
             "A streaming model outputs every layer's state already (`<layer>/h`, `<layer>/c`): "
             "drop the final-state tensors from `output_tensors`."
         )
+    clashes = checks.loop_body_name_clashes(sess.graph.as_graph_def())
+    if clashes:
+        raise ValueError(
+            f"Graph nodes named {clashes} (e.g. an unscoped `x + 1.0`, which is `add` with the constant `add/y`) "
+            "share their names with the step counter TensorFlow puts in every dynamic_rnn loop, which the "
+            "converter copies into the graph by name. Build these ops inside a tf.name_scope (e.g. "
+            "`with tf.name_scope('head'):`)."
+        )
     graph_outputs = [t for t in outputs if t.name not in final_states]
     # Converting only state outputs would prune the loop: keep its output meanwhile.
     carriers = [] if graph_outputs else [loops[-1].outputs]
