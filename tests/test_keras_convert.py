@@ -41,6 +41,27 @@ def trained(K):
 
 
 @pytest.fixture(scope="module")
+def streams(trained):
+    """Per model name: (x [3, STREAM_STEPS, DEPTH], Keras' outputs after every step [3, STREAM_STEPS, outputs])."""
+    x = km.synthetic(3, STREAM_STEPS, seed=1)
+    return {name: (x, km.outputs_at_every_step(any_length, x)) for name, (_, any_length) in trained.items()}
+
+
+def stream(converted: bytes, x: np.ndarray, steps_per_call: int = 1) -> np.ndarray:
+    """The converted model's outputs for each sequence of x, fed steps_per_call steps per call from a reset."""
+    model = StreamingModel(converted)
+    results = []
+    for sequence in x:
+        model.reset()
+        if steps_per_call == 1:  # x [features] -> y [outputs]
+            results.append(np.stack([model.step(row) for row in sequence]))
+        else:  # x [k, features] -> y [k or 1, outputs]
+            k = steps_per_call
+            results.append(np.concatenate([model.step(sequence[t : t + k]) for t in range(0, len(sequence), k)]))
+    return np.stack(results)
+
+
+@pytest.fixture(scope="module")
 def window_models(K):
     """The Flatten model, trained, and its stateful=True batch-1 twin with the same weights."""
     model = km.train(K, km.flatten_window(K), per_step=False)
@@ -54,15 +75,9 @@ def lstm_names(model) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
-def test_streams_one_sample_at_a_time_like_keras_past_the_window(trained, name):
-    model, any_length = trained[name]
-    x = km.synthetic(3, STREAM_STEPS, seed=1)
-    expected = km.outputs_at_every_step(any_length, x)
-    streaming = StreamingModel(from_keras(model))
-    for n in range(len(x)):
-        streaming.reset()
-        got = np.stack([streaming.step(row) for row in x[n]])
-        np.testing.assert_allclose(got, expected[n], atol=FLOAT32_TOL, rtol=0)
+def test_streams_one_sample_at_a_time_like_keras_past_the_window(trained, streams, name):
+    x, expected = streams[name]
+    np.testing.assert_allclose(stream(from_keras(trained[name][0]), x), expected, atol=FLOAT32_TOL, rtol=0)
     assert np.ptp(expected) > 0.1  # the outputs move: parity is not between constants
 
 
@@ -79,62 +94,42 @@ def test_one_fused_op_per_lstm_layer_and_states_named_after_the_layers(trained, 
 
 
 @pytest.mark.parametrize("quantize", ["float16", "dynamic", "int8"])
-def test_stream_classifier_quantized(trained, quantize):
-    model, any_length = trained["stream_classifier"]
-    calibration = km.synthetic(100, km.WINDOW, seed=2)
+def test_stream_classifier_quantized(trained, streams, quantize):
+    calibration = km.synthetic(60, km.WINDOW, seed=2)  # Keras layout: [n, time, features]
     converted = from_keras(
-        model, quantize=quantize,
+        trained["stream_classifier"][0], quantize=quantize,
         representative_dataset=(lambda: iter(calibration)) if quantize == "int8" else None,
     )
     assert read_metadata(converted).quantization == quantize
-    x = km.synthetic(2, STREAM_STEPS, seed=3)
-    expected = km.outputs_at_every_step(any_length, x)
-    streaming = StreamingModel(converted)
-    for n in range(len(x)):
-        streaming.reset()
-        got = np.stack([streaming.step(row) for row in x[n]])
-        np.testing.assert_allclose(got, expected[n], atol=TOLERANCES[quantize], rtol=0)
+    x, expected = streams["stream_classifier"]
+    np.testing.assert_allclose(stream(converted, x), expected, atol=TOLERANCES[quantize], rtol=0)
 
 
-def test_saved_files_convert_like_the_model(K, trained, tmp_path):
-    model, _ = trained["stream_classifier"]
-    paths = [tmp_path / "model.h5"]
-    if K.__name__ == "keras":
-        paths.append(tmp_path / "model.keras")
-    else:
-        paths.append(tmp_path / "saved_model")
-    x = km.synthetic(1, STREAM_STEPS, seed=4)[0]
-    expected = StreamingModel(from_keras(model))
-    reference = [expected.step(row) for row in x]
+def test_saved_files_convert_like_the_model(K, tmp_path):
+    """.h5 for both, .keras for Keras 3, a SavedModel directory for tf-keras."""
+    model = K.Sequential([K.Input(shape=(km.WINDOW, km.DEPTH)), K.layers.LSTM(4), K.layers.Dense(1)])
+    paths = [tmp_path / "model.h5", tmp_path / ("model.keras" if K.__name__ == "keras" else "saved_model")]
+    x = km.synthetic(1, STREAM_STEPS, seed=4)
+    expected = stream(from_keras(model), x)
     for path in paths:
-        if path.suffix:
-            model.save(path)
-        else:
-            model.save(path, save_format="tf")
-        loaded = StreamingModel(from_keras(path))
-        np.testing.assert_array_equal([loaded.step(row) for row in x], reference, err_msg=str(path))
+        model.save(path, **({} if path.suffix else {"save_format": "tf"}))
+        np.testing.assert_array_equal(stream(from_keras(path), x), expected, err_msg=str(path))
 
 
-def test_chunks_of_k_steps_return_each_chunks_outputs(trained):
+def test_chunks_of_k_steps_return_each_chunks_outputs(trained, streams):
     """A per-step model as a chunk model: k steps per call, the outputs of the chunk's steps."""
     k = 3
-    model, any_length = trained["two_branches"]
-    x = km.synthetic(1, STREAM_STEPS, seed=5)
-    expected = km.outputs_at_every_step(any_length, x)[0]
-    chunks = StreamingModel(from_keras(model, steps_per_call=k))
-    assert (chunks.metadata.kind, chunks.metadata.time_steps) == ("step", k)
-    got = np.concatenate([chunks.step(x[0, t : t + k]) for t in range(0, STREAM_STEPS, k)])
-    np.testing.assert_allclose(got, expected, atol=FLOAT32_TOL, rtol=0)
+    chunks = from_keras(trained["two_branches"][0], steps_per_call=k)
+    assert (read_metadata(chunks).kind, read_metadata(chunks).time_steps) == ("step", k)
+    x, expected = streams["two_branches"]
+    np.testing.assert_allclose(stream(chunks, x, k), expected, atol=FLOAT32_TOL, rtol=0)
 
 
-def test_chunk_of_a_return_sequences_false_model_gives_the_output_after_its_last_step(trained):
+def test_chunk_of_a_return_sequences_false_model_gives_the_output_after_its_last_step(trained, streams):
     k = 3
-    model, any_length = trained["stream_classifier"]
-    x = km.synthetic(1, STREAM_STEPS, seed=6)
-    expected = km.outputs_at_every_step(any_length, x)[0][k - 1 :: k]
-    chunks = StreamingModel(from_keras(model, steps_per_call=k))
-    got = np.concatenate([chunks.step(x[0, t : t + k]) for t in range(0, STREAM_STEPS, k)])
-    np.testing.assert_allclose(got, expected, atol=FLOAT32_TOL, rtol=0)
+    x, expected = streams["stream_classifier"]
+    chunks = from_keras(trained["stream_classifier"][0], steps_per_call=k)
+    np.testing.assert_allclose(stream(chunks, x, k), expected[:, k - 1 :: k], atol=FLOAT32_TOL, rtol=0)
 
 
 def test_flatten_model_as_chunk_model_equals_keras_stateful_window_after_window(window_models):
