@@ -135,17 +135,19 @@ def plan(graph: KerasGraph, time_steps: int) -> Plan:
     mapped: dict[str, Mapped] = {}
     kinds = {graph.input_name: SEQUENCE}
     for node in graph.nodes:
+        mapped[node.name] = map_layer(node.layer, graph.keras)
         if "mask" in node.call_kwargs:
             raise _refuse(
                 node, "is called with a mask; the fused LSTM processes every step it is given",
                 "Remove the mask and feed only the real time steps.",
             )
-        if node.call_kwargs:
+        if node.call_kwargs or (isinstance(mapped[node.name], Lstm) and len(node.inputs) > 1):
+            # tf-keras records an LSTM's initial_state as extra inputs
+            arguments = ", ".join(node.call_kwargs) or "initial_state"
             raise _refuse(
-                node, f"is called with {', '.join(node.call_kwargs)}; a converted model starts from the zero "
-                "state and carries its state itself", "Call the layer on its input only.",
+                node, f"is called with {arguments}; a converted model starts from the zero state and carries "
+                "its state itself", "Call the layer on its input only.",
             )
-        mapped[node.name] = map_layer(node.layer, graph.keras)
         kinds[node.name] = _kind(node, mapped[node.name], [kinds[n] for n in node.inputs], graph.window, time_steps)
     return Plan(graph, time_steps, mapped, kinds)
 

@@ -398,7 +398,7 @@ def _conv1d(layer: Any) -> UnsupportedModelError:
     if padding == "causal":
         return _refuse(
             layer, "is causal but not supported yet: it needs its last kernel_size - 1 inputs as extra state",
-            "Remove it, or compute it outside the model (preprocess=).",
+            "Remove it, or replace it with per-step layers (Dense, TimeDistributed(Dense)).",
         )
     return _refuse(
         layer, f"with padding={padding!r} is not causal: each output mixes neighbouring time steps"

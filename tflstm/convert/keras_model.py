@@ -78,11 +78,13 @@ def keras_module(model: Any) -> ModuleType:
     Raises:
         TypeError: `model` is not a Keras model.
     """
-    root = type(model).__module__.split(".")[0]
-    if root in FLAVORS:
-        module = __import__(root)
-        if isinstance(model, module.Model):
-            return module
+    for cls in type(model).__mro__:  # the first Keras class: subclassed models are defined elsewhere
+        root = cls.__module__.split(".")[0]
+        if root in FLAVORS:
+            module = __import__(root)
+            if isinstance(model, module.Model):
+                return module
+            break
     raise TypeError(
         f"Expected a Keras 3 or tf-keras model, or the path of a saved one, got {type(model).__name__} "
         f"from module {type(model).__module__!r}."
@@ -201,7 +203,10 @@ def read_graph(model: Any) -> KerasGraph:
             layer, or an input that is not [batch, time, features].
     """
     keras = keras_module(model)
-    config = model.get_config()
+    try:
+        config = model.get_config()
+    except NotImplementedError:  # tf-keras: a subclassed model without get_config
+        config = None
     if not isinstance(config, dict) or "layers" not in config:
         raise UnsupportedModelError(
             f"Model {model.name!r} ({type(model).__name__}) is a subclassed model: tflstm reads the layers of "
