@@ -321,12 +321,12 @@ def _lstm(layer: Any) -> Lstm:
 
 def _time_distributed(layer: Any, keras: ModuleType) -> PerStep:
     inner = map_layer(layer.layer, keras)
-    if not isinstance(inner, PerStep) or inner.axis not in (None, -1):
+    if not isinstance(inner, PerStep) or inner.axis not in (None, -1, 1):  # the inner layer sees [batch, d]
         raise _refuse(
-            layer, f"wraps {type(layer.layer).__name__}, which is not a per-step layer",
+            layer, f"wraps {type(layer.layer).__name__}, which is not a per-step layer along the features",
             "TimeDistributed may wrap Dense, activations, normalization and dropout layers.",
         )
-    return inner
+    return PerStep(inner.fn)
 
 
 _MAPPINGS: dict[str, Callable[[Any, ModuleType], Mapped]] = {

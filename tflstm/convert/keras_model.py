@@ -137,8 +137,9 @@ def load_model(model_or_path: Any) -> Any:
         return module.models.load_model(str(path), compile=False)
     except (TypeError, ValueError) as err:
         raise UnsupportedModelError(
-            f"{module.__name__} could not load {path}: {err}. Custom layers cannot be converted: build the "
-            "model from the layers tflstm supports (see the README's Keras section)."
+            f"{module.__name__} could not load {path}: {err}. If the model has custom layers or Lambda "
+            "layers, tflstm cannot convert it: build it from the layers tflstm supports (see the README's "
+            "Keras section)."
         ) from err
 
 
@@ -226,7 +227,8 @@ def read_graph(model: Any) -> KerasGraph:
         )
     if isinstance(model, keras.Sequential):
         layers = list(model.layers)
-        input_name = "input"
+        first = config["layers"][0] if config["layers"] else {}
+        input_name = first["config"]["name"] if first.get("class_name") == "InputLayer" else "input"
         nodes = [KerasNode(layer, (layers[k - 1].name,) if k else (input_name,)) for k, layer in enumerate(layers)]
         outputs = [layers[-1].name]
     else:
