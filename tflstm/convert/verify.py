@@ -13,27 +13,27 @@ from tflstm.runtime import SequenceModel, StreamingModel
 
 @dataclasses.dataclass(frozen=True)
 class VariantReport:
-    """How one `.tflite` file did against TensorFlow.
+    """How one `.tflite` file did against its reference (TensorFlow or Keras).
 
     Attributes:
         name: file name.
         kind: "sequence" or "step".
         quantization: quantization mode.
         batch_size: model batch size.
-        time_steps: time steps per invoke (1 for step models, k for chunk models).
         size_bytes: file size.
-        max_abs_error: max |tflite - tensorflow| over all steps and outputs.
+        max_abs_error: max |tflite - reference| over all steps and outputs.
         accuracy: last-step classification accuracy, or None for regression.
+        time_steps: time steps per invoke (1 for step models, k for chunk models).
     """
 
     name: str
     kind: str
     quantization: str
     batch_size: int
-    time_steps: int
     size_bytes: int
     max_abs_error: float
     accuracy: float | None
+    time_steps: int = 1
 
 
 def run_sequence_model(model: bytes, x: np.ndarray) -> np.ndarray:
