@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 
 import keras_models as km

@@ -7,7 +7,6 @@ import importlib
 import numpy as np
 import pytest
 
-import keras_models as km
 from tflstm.convert import from_keras
 from tflstm.convert.keras_layers import lstm_weights
 from tflstm.format import TOLERANCES

@@ -141,13 +141,11 @@ def plan(graph: KerasGraph, time_steps: int) -> Plan:
                 node, "is called with a mask; the fused LSTM processes every step it is given",
                 "Remove the mask and feed only the real time steps.",
             )
-        if node.call_kwargs or (isinstance(mapped[node.name], Lstm) and len(node.inputs) > 1):
-            # tf-keras records an LSTM's initial_state as extra inputs
+        lstm = isinstance(mapped[node.name], Lstm)
+        if node.call_kwargs or (lstm and len(node.inputs) > 1):  # tf-keras makes an initial_state extra inputs
             arguments = ", ".join(node.call_kwargs) or "initial_state"
-            raise _refuse(
-                node, f"is called with {arguments}; a converted model starts from the zero state and carries "
-                "its state itself", "Call the layer on its input only.",
-            )
+            why = "; a converted model starts from the zero state and carries its state itself" if lstm else ""
+            raise _refuse(node, f"is called with {arguments}{why}", "Call the layer on its input only.")
         kinds[node.name] = _kind(node, mapped[node.name], [kinds[n] for n in node.inputs], graph.window, time_steps)
     return Plan(graph, time_steps, mapped, kinds)
 
