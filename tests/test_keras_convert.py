@@ -116,6 +116,15 @@ def test_saved_files_convert_like_the_model(K, tmp_path):
         np.testing.assert_array_equal(stream(from_keras(path), x), expected, err_msg=str(path))
 
 
+def test_batched_step_model_steps_several_streams_per_invoke(trained, streams):
+    x, expected = streams["two_branches"]
+    model = StreamingModel(from_keras(trained["two_branches"][0], batch_size=4))
+    assert model.batch_size == 4
+    steps = [model.step_many({n: x[n, t] for n in range(len(x))}) for t in range(STREAM_STEPS)]
+    got = np.stack([[step[n] for step in steps] for n in range(len(x))])
+    np.testing.assert_allclose(got, expected, atol=FLOAT32_TOL, rtol=0)
+
+
 def test_chunks_of_k_steps_return_each_chunks_outputs(trained, streams):
     """A per-step model as a chunk model: k steps per call, the outputs of the chunk's steps."""
     k = 3
