@@ -156,6 +156,13 @@ def test_flatten_model_as_chunk_model_equals_keras_stateful_window_after_window(
     assert np.abs(np.asarray(model.predict_on_batch(window[None])) - got).max() > 1e-3
 
 
+def test_a_stateful_keras_model_converts_like_its_stateless_twin(window_models):
+    model, stateful = window_models
+    x = km.synthetic(1, 2 * km.WINDOW, seed=9)
+    expected = stream(from_keras(model, steps_per_call=km.WINDOW), x, km.WINDOW)
+    np.testing.assert_array_equal(stream(from_keras(stateful, steps_per_call=km.WINDOW), x, km.WINDOW), expected)
+
+
 def test_flatten_model_as_sequence_model_runs_windows_with_or_without_reset(window_models):
     model, stateful = window_models
     x = km.synthetic(1, 3 * km.WINDOW, seed=8)[0]
