@@ -1,7 +1,8 @@
 """tflstm's own methods, timed through the public API only (runtime-only: numpy + a backend).
 
-Each `Method` steps one sample per call: `step(i)` takes the input for step i
-from its sequences and returns the output; `reset()` returns to the zero state.
+Each `Method` makes one call per `step(i)`: it takes the input of call i from its
+sequences and returns the output; `reset()` returns to the zero state. A call
+is one time step, or `steps_per_call` of them for a chunk model.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class BareInvoke:
         )
         self._interpreter.allocate_tensors()
         self._in, self._out = meta.inputs[0].tensor_index, meta.outputs[0].tensor_index
-        self._x = np.ascontiguousarray(x.reshape(len(x), *meta.inputs[0].shape))
+        k = meta.time_steps  # time steps per call: 1, or k for a chunk model
+        self._x = np.ascontiguousarray(x[: len(x) // k * k].reshape(-1, *meta.inputs[0].shape))
 
     def reset(self) -> None:
         self._interpreter.reset_all_variables()
@@ -46,14 +48,16 @@ class BareInvoke:
 
 
 class TflstmStep:
-    """`StreamingModel.step`: one stream, state carried by tflstm (inputs checked for NaN/Inf by default)."""
+    """`StreamingModel.step`: one stream, state carried by tflstm (k time steps per call for a chunk model;
+    inputs checked for NaN/Inf unless `check_inputs` is False)."""
 
     def __init__(
         self, path: Path, x: np.ndarray, backend: str = "auto", threads: int = 1, *, check_inputs: bool = True
     ) -> None:
         self.model = StreamingModel(path, backend=backend, num_threads=threads, allow_nonfinite=not check_inputs)
-        self.name = "tflstm_step" if check_inputs else "tflstm_step_unchecked"
-        self._x = x
+        self.steps_per_call = k = self.model.metadata.time_steps
+        self.name = ("tflstm_step" if k == 1 else f"tflstm_chunk_{k}") + ("" if check_inputs else "_unchecked")
+        self._x = x if k == 1 else x[: len(x) // k * k].reshape(-1, k, x.shape[-1])
 
     def reset(self) -> None:
         self.model.reset()

@@ -1,7 +1,8 @@
 """The benchmark models S, M, L: seeded weights, converted files and TensorFlow references.
 
 Needs TensorFlow. Writes, per size, into `DIR/<size>/`: `checkpoint/`, the step
-models `step_<quantization>.tflite` and batched `step_b<N>_float32.tflite`, and
+models `step_<quantization>.tflite`, batched `step_b<N>_float32.tflite` and chunk
+models `step_k<K>_float32.tflite` (K time steps per call), and
 `reference.npz` (x [streams, steps, depth] and TensorFlow's float32 outputs y).
 A device without TensorFlow benchmarks such a folder made elsewhere.
 """
@@ -34,6 +35,10 @@ class ModelFiles:
         """A step model file."""
         return self.folder / (f"step_{quantize}.tflite" if batch == 1 else f"step_b{batch}_{quantize}.tflite")
 
+    def chunk(self, quantize: str, steps_per_call: int) -> Path:
+        """A chunk model file: `steps_per_call` time steps per call."""
+        return self.folder / f"step_k{steps_per_call}_{quantize}.tflite"
+
     @property
     def reference(self) -> Path:
         return self.folder / "reference.npz"
@@ -44,10 +49,14 @@ class ModelFiles:
 
 
 def build(
-    size: str, out: Path, quantizations: tuple[str, ...], batches: tuple[int, ...],
+    size: str, out: Path, quantizations: tuple[str, ...], batches: tuple[int, ...], chunks: tuple[int, ...],
     streams: int, steps: int, seed: int = 0,
 ) -> ModelFiles:
-    """Makes one size's checkpoint (glorot weights, seeded), models and reference."""
+    """Makes one size's checkpoint (glorot weights, seeded), models and reference.
+
+    Step models per quantization, batched step models and chunk models (`chunks`
+    time steps per call) in float32.
+    """
     import tensorflow as tf
 
     from tflstm.convert.checkpoint import convert_checkpoint
@@ -76,6 +85,8 @@ def build(
         files.step("float32", batch).write_bytes(
             convert_checkpoint(files.checkpoint, streaming=True, batch_size=batch)
         )
+    for k in chunks:
+        files.chunk("float32", k).write_bytes(convert_checkpoint(files.checkpoint, streaming=True, steps_per_call=k))
     x = rng.normal(size=(streams, steps, depth)).astype(np.float32)
     np.savez(files.reference, x=x, y=builder.predict(files.checkpoint, x))
     return files

@@ -13,9 +13,10 @@ class Row:
 
     Attributes:
         method, size, quantization, threads: what ran.
-        median_us, p90_us, p99_us: per-call latency (a call steps `streams` streams).
+        median_us, p90_us, p99_us: per-call latency (a call makes `streams` stream-steps).
         steps_per_second: stream-steps per second (calls/s x streams).
-        streams: streams stepped per call.
+        streams: stream-steps per call: streams stepped together (step_many), or
+            time steps of one stream (a chunk model).
         file_bytes: model file size (None for methods without one).
         max_abs_error: max |output - TensorFlow float32| over the checked steps.
         tolerance: the error this method must stay under (None: reported only).

@@ -9,6 +9,7 @@ abs error against TensorFlow's float32 outputs, for:
   tflstm_step_unchecked  the same with allow_nonfinite=True (what the check costs)
   tflstm_streams_64      64 streams of one model, stepped round-robin
   tflstm_step_many_N     step_many on a model converted with batch N
+  tflstm_chunk_K         StreamingModel.step on a chunk model (K time steps per call)
   peers                  NumPy step, unfused TFLite WHILE model with state I/O,
                          sliding windows (W=7, 32), Keras 3 / tf-keras stateful,
                          ONNX Runtime LSTM (benchmarks.peers)
@@ -63,9 +64,9 @@ log = logging.getLogger("benchmarks")
 SUITES = {
     # steps timed per method and size, warm-up, threads, quantizations, step_many batches
     "quick": {"steps": {"S": 600, "M": 300, "L": 60}, "warmup": 50, "threads": (1,),
-              "quantizations": ("float32", "dynamic", "int8"), "batches": (64,)},
+              "quantizations": ("float32", "dynamic", "int8"), "batches": (64,), "chunks": (8,)},
     "full": {"steps": {"S": 6000, "M": 3000, "L": 400}, "warmup": 200, "threads": (1, 2),
-             "quantizations": ("float32", "float16", "dynamic", "int8"), "batches": (8, 64, 256)},
+             "quantizations": ("float32", "float16", "dynamic", "int8"), "batches": (8, 64, 256), "chunks": (8,)},
 }
 STREAMS = 64
 CHECK_STEPS = 24
@@ -84,10 +85,18 @@ def _flat(y) -> np.ndarray:
     return np.asarray(y, dtype=np.float32).reshape(-1)
 
 
-def single_stream_error(step: Callable[[int], object], reset: Callable[[], None], y: np.ndarray) -> float:
-    """Max error of one stream over the first CHECK_STEPS steps of reference stream 0."""
+def single_stream_error(
+    step: Callable[[int], object], reset: Callable[[], None], y: np.ndarray, steps_per_call: int = 1
+) -> float:
+    """Max error of one stream over the first CHECK_STEPS steps of reference stream 0.
+
+    Call i of a chunk model returns the outputs of steps [i * k, (i + 1) * k).
+    """
     reset()
-    return float(max(np.abs(_flat(step(t)) - y[0, t]).max() for t in range(CHECK_STEPS)))
+    k = steps_per_call
+    return float(max(
+        np.abs(_flat(step(i)) - y[0, i * k : (i + 1) * k].reshape(-1)).max() for i in range(CHECK_STEPS // k)
+    ))
 
 
 def streams_error(method: methods.TflstmStreams, y: np.ndarray) -> float:
@@ -169,6 +178,18 @@ def bench_size(size: str, files: ModelFiles, suite: dict, threads: int, weights:
                 latency, base, "bare_invoke"))
             log.info("%s %d streams round-robin %.2f us per stream-step (x%.3f of bare)", size, STREAMS,
                      latency.median_us, rows[-1].ratio)
+    for k in suite["chunks"]:
+        path = files.chunk("float32", k)
+        if not path.exists():
+            continue
+        chunk = methods.TflstmStep(path, x[0], backend, threads)
+        error = single_stream_error(chunk.step, chunk.reset, y, k)
+        latency = measure(chunk.step, max(20, steps // k * 4), max(5, warmup // 10))
+        rows.append(timed_row(Row(chunk.name, size, "float32", threads, streams=k, file_bytes=path.stat().st_size,
+                                  max_abs_error=error, tolerance=TOLERANCES["float32"],
+                                  note=f"{k} time steps of one stream per call"), latency))
+        log.info("%s chunk %d: %.1f us per call, %.0f stream-steps/s", size, k, latency.median_us,
+                 rows[-1].steps_per_second)
     for batch in suite["batches"]:
         path = files.step("float32", batch)
         if not path.exists():
@@ -282,7 +303,9 @@ def main(argv: list[str]) -> int:
             from benchmarks import models
 
             log.info("building model %s", size)
-            files = models.build(size, out / "models", suite["quantizations"], suite["batches"], STREAMS, CHECK_STEPS)
+            files = models.build(
+                size, out / "models", suite["quantizations"], suite["batches"], suite["chunks"], STREAMS, CHECK_STEPS
+            )
             weights = models.peer_weights(files) if _PEERS.value else None
         for threads in suite["threads"]:
             rows.extend(bench_size(size, files, suite, threads, weights))

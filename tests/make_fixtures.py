@@ -44,6 +44,10 @@ KERAS = "keras_stock_step.tflite"
 TAMPERED = "tampered"
 """Folder of step_float32.tflite variants whose metadata lies, re-sealed with a valid
 checksum as an attacker would, plus damaged ones; see `tampered_models`."""
+WINDOW = 7
+CHUNK = "keras_window_chunk_float32.tflite"
+SEQUENCE = "keras_window_sequence_float32.tflite"
+STOCK_WHILE = ("keras3_stock_while.tflite", "tfkeras_stateful_stock_while.tflite")
 
 
 def random_checkpoint(out: Path, seed: int = 0) -> Path:
@@ -139,6 +143,42 @@ def tampered_models(content: bytes) -> dict[str, bytes]:
     return variants
 
 
+def keras_window_models(out: Path, seed: int = 2) -> None:
+    """A Keras 3 LSTM -> LSTM -> Flatten -> Dense window model as a chunk model (7 steps per call) and a
+    sequence model, with Keras' outputs (keras_window.npz), and two stock-converted WHILE-loop models."""
+    import keras
+    import tf_keras
+
+    from tflstm.convert import from_keras
+
+    keras.utils.set_random_seed(seed)
+
+    def window_model(batch_shape: tuple[int | None, ...], stateful: bool) -> keras.Model:
+        x = keras.Input(batch_shape=batch_shape)
+        h = keras.layers.LSTM(12, return_sequences=True, stateful=stateful)(x)
+        h = keras.layers.LSTM(6, return_sequences=True, stateful=stateful)(h)
+        return keras.Model(x, keras.layers.Dense(OUTPUTS)(keras.layers.Flatten()(h)))
+
+    model = window_model((None, WINDOW, DEPTH), stateful=False)
+    (out / CHUNK).write_bytes(from_keras(model, steps_per_call=WINDOW))
+    (out / SEQUENCE).write_bytes(from_keras(model, streaming=False))
+    x = np.random.default_rng(seed).normal(size=(2, 3 * WINDOW, DEPTH)).astype(np.float32)
+    windows = x.reshape(len(x), 3, WINDOW, DEPTH)
+    stateful = window_model((len(x), WINDOW, DEPTH), stateful=True)
+    stateful.set_weights(model.get_weights())
+    np.savez(
+        out / "keras_window.npz", x=x,
+        stateful_y=np.stack([stateful.predict_on_batch(windows[:, k]) for k in range(3)], axis=1),
+        fresh_y=np.stack([model.predict_on_batch(windows[:, k]) for k in range(3)], axis=1),
+    )
+    keras3 = keras.Sequential([keras.Input(batch_shape=(1, WINDOW, DEPTH)), keras.layers.LSTM(4)])
+    stateful_tf_keras = tf_keras.Sequential(
+        [tf_keras.Input(batch_shape=(1, 1, DEPTH)), tf_keras.layers.LSTM(4, stateful=True)]
+    )
+    for name, stock in zip(STOCK_WHILE, (keras3, stateful_tf_keras)):
+        (out / name).write_bytes(tf.lite.TFLiteConverter.from_keras_model(stock).convert())
+
+
 def main(out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +211,7 @@ def main(out_dir: str) -> None:
         raw_x=x * std + mean,  # what the normalized model is fed: it gives y again
         keras_y=keras_stock_model(out, x),
     )
+    keras_window_models(out)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {
-    "bare_invoke", "tflstm_step", "tflstm_step_unchecked", "tflstm_streams_64", "tflstm_step_many_64", "numpy_step",
+    "bare_invoke", "tflstm_step", "tflstm_step_unchecked", "tflstm_streams_64", "tflstm_step_many_64", "tflstm_chunk_8",
+    "numpy_step",
     "tfkeras_unfused_state_io", "sliding_window_7", "sliding_window_32",
     "keras3_stateful_predict_on_batch", "keras3_stateful_call", "tfkeras_stateful_predict_on_batch",
     "tfkeras_stateful_call", "onnxruntime_lstm",

@@ -158,7 +158,8 @@ class ModelMetadata:
         outputs: the model outputs, in signature order (states excluded).
         states: the state tensors, layer by layer, h before c.
         fingerprint: `weights_fingerprint()` of the model (64 hex digits).
-        time_steps: time steps per invoke (1 for step models).
+        time_steps: time steps per invoke (1 for step models, k for chunk models:
+            step models converted with `steps_per_call=k`).
         batch_size: batch size the model was built with.
         converter: versions of tflstm and TensorFlow that wrote the model.
         normalization: `{"mean": [...], "std": [...]}` per input feature, applied

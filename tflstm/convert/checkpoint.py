@@ -30,6 +30,7 @@ def convert_checkpoint(
     *,
     quantize: str = "float32",
     streaming: bool = False,
+    steps_per_call: int = 1,
     batch_size: int = 1,
     calibration: np.ndarray | None = None,
     int8_io: bool = False,
@@ -39,8 +40,10 @@ def convert_checkpoint(
     Args:
         checkpoint_dir: a directory written by `builder.train` (spec.json + model.ckpt).
         quantize: see `from_session`. Default: "float32".
-        streaming: a one-step model with its state exposed. Default: False (the
+        streaming: a step model with its state exposed. Default: False (the
             sequence model, `spec.time_steps` long).
+        steps_per_call: streaming only: time steps per call, 1 for a step model,
+            k > 1 for a chunk model. Default: 1.
         batch_size: streams (step model) or sequences (sequence model) per invoke.
             Default: 1.
         calibration: "int8" only: float [n, time_steps, depth] raw sequences to
@@ -54,7 +57,7 @@ def convert_checkpoint(
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
     spec = builder.ModelSpec.load(checkpoint_dir)
-    time_steps = 1 if streaming else spec.time_steps
+    time_steps = steps_per_call if streaming else spec.time_steps
     representative = None
     if calibration is not None:
         expected = (spec.time_steps, spec.input_depth)
@@ -67,8 +70,8 @@ def convert_checkpoint(
         def representative():
             for batch in batches(calibration, batch_size):
                 if streaming:
-                    for t in range(len(batch)):
-                        yield [batch[t : t + 1]]
+                    for t in range(0, len(batch) - time_steps + 1, time_steps):
+                        yield [batch[t : t + time_steps]]
                 else:
                     yield [batch]
 
@@ -79,4 +82,5 @@ def convert_checkpoint(
             sess, [model.features], [model.predictions], quantize=quantize,
             representative_dataset=representative, int8_io=int8_io, streaming=streaming,
             normalization=None if norm is None else (norm["mean"], norm["std"]),
+            steps_per_call=steps_per_call if streaming else 1,
         )

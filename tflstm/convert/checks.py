@@ -43,6 +43,23 @@ def fused_lstm_ops(model: Any, expected: int) -> list[Any]:
     return found
 
 
+def loop_body_name_clashes(graph_def: Any) -> list[str]:
+    """Node names a `GraphDef` shares with the bodies of its while loops.
+
+    To find the layer hints, the converter copies every node of a
+    `dynamic_rnn` loop's body into the graph by name. TensorFlow adds a loop
+    counter to each body at its top level (`add`, with the constant `add/y`),
+    so a graph op of such a name (e.g. an unscoped `x + 1.0` is `add`) makes
+    the conversion fail with "Unknown input node 'add/y'".
+    """
+    bodies = {node.attr["body"].func.name for node in graph_def.node if node.op in ("While", "StatelessWhile")}
+    inner = {
+        node.name for function in graph_def.library.function if function.signature.name in bodies
+        for node in function.node_def
+    }
+    return sorted(inner & {node.name for node in graph_def.node})
+
+
 def check_op_versions(model: Any) -> None:
     """Raises ConversionError if an op needs a newer runtime than `OLDEST_RUNTIME`."""
     too_new = []

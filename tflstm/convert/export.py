@@ -2,7 +2,8 @@
 
 For each quantization, the sequence model and step models of the given batch
 sizes, each with its metadata as a `.json` sidecar, checked against TensorFlow
-on held-out sequences; `report.json` lists the results.
+on held-out sequences; `report.json` lists the results. `keras_export` writes
+the same folder for a saved Keras model with these helpers.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from tflstm.train import builder
 log = logging.getLogger("tflstm")
 
 
-def model_file_name(kind: str, quantize: str, batch_size: int) -> str:
-    """`sequence_float32.tflite`, `step_int8.tflite`, `step_b64_dynamic.tflite`, ..."""
+def model_file_name(kind: str, quantize: str, batch_size: int, steps_per_call: int = 1) -> str:
+    """`sequence_float32.tflite`, `step_int8.tflite`, `step_b64_dynamic.tflite`, `step_k7_float32.tflite`, ..."""
     batch = "" if batch_size == 1 else f"_b{batch_size}"
-    return f"{kind}{batch}_{quantize}.tflite"
+    chunk = "" if steps_per_call == 1 else f"_k{steps_per_call}"
+    return f"{kind}{batch}{chunk}_{quantize}.tflite"
 
 
 def write_model(out_dir: Path, name: str, model: bytes) -> Path:
@@ -35,6 +37,24 @@ def write_model(out_dir: Path, name: str, model: bytes) -> Path:
     path.write_bytes(model)
     path.with_suffix(".json").write_text(read_metadata(model).to_json() + "\n")
     return path
+
+
+def write_and_verify(
+    out_dir: Path, name: str, model: bytes, x: np.ndarray, reference: np.ndarray, labels: np.ndarray | None
+) -> VariantReport:
+    """Writes one model with its sidecar, runs it on x and compares it with `reference`; logs the result."""
+    write_model(out_dir, name, model)
+    result = report(name, model, x, reference, labels)
+    log.info(
+        "converted %-26s %8d bytes  max error %.2e%s", name, result.size_bytes, result.max_abs_error,
+        "" if result.accuracy is None else f"  accuracy {result.accuracy:.4f}",
+    )
+    return result
+
+
+def write_report(out_dir: Path, reports: Sequence[VariantReport]) -> None:
+    """Writes `report.json`: every file's report."""
+    (out_dir / "report.json").write_text(json.dumps([dataclasses.asdict(r) for r in reports], indent=2) + "\n")
 
 
 def convert_and_verify(
@@ -74,22 +94,15 @@ def convert_and_verify(
                 calibration=calibration if quantize == "int8" else None,
                 int8_io=int8_io and quantize == "int8",
             )
-            write_model(out_dir, name, model)
-            result = report(name, model, x, reference, labels)
-            log.info(
-                "converted %-26s %8d bytes  max error %.2e%s", name, result.size_bytes,
-                result.max_abs_error,
-                "" if result.accuracy is None else f"  accuracy {result.accuracy:.4f}",
-            )
-            reports.append(result)
-    (out_dir / "report.json").write_text(json.dumps([dataclasses.asdict(r) for r in reports], indent=2) + "\n")
+            reports.append(write_and_verify(out_dir, name, model, x, reference, labels))
+    write_report(out_dir, reports)
     return reports
 
 
-def table(reports: Sequence[VariantReport], reference_accuracy: float | None) -> str:
-    """A Markdown table of the reports."""
+def table(reports: Sequence[VariantReport], reference_accuracy: float | None, reference: str = "TF") -> str:
+    """A Markdown table of the reports; `reference` names what the errors are against ("TF", "Keras")."""
     lines = [
-        "| variant | kind | quantization | file size (KiB) | accuracy | max abs error vs TF |",
+        f"| variant | kind | quantization | file size (KiB) | accuracy | max abs error vs {reference} |",
         "|---|---|---|---:|---:|---:|",
     ]
     if reference_accuracy is not None:

@@ -8,6 +8,7 @@ some output shapes unset. These functions put that right; the generic edits
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,20 +29,48 @@ def set_static_shape(model: Any, index: int, shape: tf.TensorShape) -> None:
         tensor.shapeSignature = None
 
 
+def ops_by_cell(model: Any, ops: Sequence[Any], cells: Sequence[TFLiteLSTMCell]) -> list[Any]:
+    """The fused op of each cell, in cell order, found by the name of its input-to-input weight.
+
+    The converter names a weight tensor after the variable it was read from
+    (`rnn_1/beta/input_to_input_w`, with a digit appended when float16
+    quantization inserts a DEQUANTIZE), whatever order it puts parallel layers in.
+
+    Raises:
+        ConversionError: a cell's weight is found at no fused op, or at several.
+    """
+    tensors = model.subgraphs[0].tensors
+    slot = fused_op.INPUT_WEIGHTS["input"]
+    names = [flatbuf.tensor_name(tensors[op.inputs[slot]]) for op in ops]
+    ordered = []
+    for cell in cells:
+        variable = cell.variables[fused_op.weight_name("input", "input")].op.name
+        pattern = re.compile(re.escape(variable) + r"\d*")
+        found = [op for op, name in zip(ops, names) if pattern.fullmatch(name)]
+        if len(found) != 1:
+            raise ConversionError(
+                f"Expected one fused op reading weight {variable!r} of layer {cell.name!r}, found "
+                f"{len(found)}; the fused ops' input weights are {names}."
+            )
+        ordered.extend(found)
+    return ordered
+
+
 def configure_layers(
     model: Any, ops: Sequence[Any], cells: Sequence[TFLiteLSTMCell]
 ) -> list[StateSpec]:
     """Matches fused ops to cells, sets their clips and names their state tensors.
 
-    Fused ops run in layer order (each layer feeds the next), so op k is cell k;
-    the weight shapes are checked to make sure.
+    Ops are matched to cells by weight name (`ops_by_cell`), so parallel layers
+    keep their own names whatever order the converter put them in; the weight
+    shapes are checked as well.
 
     Returns:
         The state tensors, layer by layer, h before c.
     """
     tensors = model.subgraphs[0].tensors
     states = []
-    for op, cell in zip(ops, cells, strict=True):
+    for op, cell in zip(ops_by_cell(model, ops, cells), cells, strict=True):
         weights = tensors[op.inputs[fused_op.INPUT_WEIGHTS["input"]]]
         h = int(op.inputs[fused_op.OUTPUT_STATE])
         c = int(op.inputs[fused_op.CELL_STATE])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -14,6 +15,7 @@ from tflstm.format import (
     METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, ModelMetadata, state_name, weights_fingerprint,
 )
 from tflstm.format import read_metadata as metadata_of
+from tflstm.train.cell import TFLiteLSTMCell
 from tflstm.train.rnn import LoopRecord, loop_records
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,18 @@ def _loops_feeding(outputs: Sequence[tf.Tensor], loops: list[LoopRecord]) -> lis
     ]
 
 
+def _check_unique_layer_names(cells: Sequence[TFLiteLSTMCell]) -> None:
+    """Refuses layers that share a name: their states would share `<layer>/h` and `<layer>/c`."""
+    counts = Counter(cell.name for cell in cells)
+    shared = sorted(name for name, count in counts.items() if count > 1)
+    if shared:
+        raise ValueError(
+            f"LSTM layers must have unique names, because each layer's state is named after it "
+            f"(`<layer>/h`, `<layer>/c`); these names are used by more than one layer: {shared}. "
+            "Give the cells distinct `name=` values (e.g. when building several dynamic_rnn calls)."
+        )
+
+
 def from_session(
     sess: tf.compat.v1.Session,
     input_tensors: Sequence[tf.Tensor],
@@ -49,6 +63,7 @@ def from_session(
     representative_dataset: RepresentativeDataset | None = None,
     int8_io: bool = False,
     streaming: bool = False,
+    steps_per_call: int = 1,
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> bytes:
     """Converts a graph built with `tflstm.dynamic_rnn` into a fused-LSTM `.tflite`.
@@ -70,9 +85,12 @@ def from_session(
             iterable of input lists (feed the steps of sequences in order for a
             step model). Default: None.
         int8_io: "int8" only: int8 inputs and outputs. Default: False (float32).
-        streaming: the graph was built with one time step; expose every layer's
-            h and c state as extra inputs and outputs named `<layer>/h`,
-            `<layer>/c` and add the `step` signature. Default: False.
+        streaming: the graph was built with `steps_per_call` time steps; expose
+            every layer's h and c state as extra inputs and outputs named
+            `<layer>/h`, `<layer>/c` and add the `step` signature. Default: False.
+        steps_per_call: streaming only: time steps per invoke, 1 for a step
+            model, k > 1 for a chunk model (k steps per call, the state carried
+            between calls). Default: 1.
         normalization: (mean, std) per input feature, recorded in the metadata
             for the runtime to apply as (x - mean) / std; the graph itself must
             take normalized inputs. Default: None.
@@ -91,6 +109,7 @@ def from_session(
             "tflstm.TFLiteLSTMCell inside tflstm.dynamic_rnn."
         )
     cells = [cell for loop in loops for cell in loop.cells]
+    _check_unique_layer_names(cells)
     final_states = {
         layer_state[k].name: state_name(cell.name, kind)
         for loop in loops
@@ -103,10 +122,15 @@ def from_session(
             f"Give one feature input and at least one output tensor, got {len(inputs)} input(s) and "
             f"{len(outputs)} output(s)."
         )
-    if streaming and any(t.shape[0] != 1 for t in inputs):
+    if not isinstance(steps_per_call, int) or steps_per_call < 1 or (steps_per_call > 1 and not streaming):
         raise ValueError(
-            "A streaming model takes one time step per invoke: build the graph with inputs of "
-            f"shape [1, batch, depth], got {[t.shape.as_list() for t in inputs]}."
+            f"`steps_per_call` must be a positive int, and 1 unless streaming=True, got {steps_per_call!r} "
+            f"with streaming={streaming}."
+        )
+    if streaming and any(t.shape[0] != steps_per_call for t in inputs):
+        raise ValueError(
+            f"A streaming model takes steps_per_call={steps_per_call} time step(s) per invoke: build the "
+            f"graph with inputs of shape [{steps_per_call}, batch, depth], got {[t.shape.as_list() for t in inputs]}."
         )
     if any(not t.shape.is_fully_defined() or t.shape.rank != 3 for t in inputs):
         raise ValueError(
@@ -117,6 +141,14 @@ def from_session(
         raise ValueError(
             "A streaming model outputs every layer's state already (`<layer>/h`, `<layer>/c`): "
             "drop the final-state tensors from `output_tensors`."
+        )
+    clashes = checks.loop_body_name_clashes(sess.graph.as_graph_def())
+    if clashes:
+        raise ValueError(
+            f"Graph nodes named {clashes} (e.g. an unscoped `x + 1.0`, which is `add` with the constant `add/y`) "
+            "share their names with the step counter TensorFlow puts in every dynamic_rnn loop, which the "
+            "converter copies into the graph by name. Build these ops inside a tf.name_scope (e.g. "
+            "`with tf.name_scope('head'):`)."
         )
     graph_outputs = [t for t in outputs if t.name not in final_states]
     # Converting only state outputs would prune the loop: keep its output meanwhile.

@@ -8,14 +8,12 @@ import numpy as np
 
 from tflstm.convert.checkpoint import batches
 from tflstm.format import read_metadata
-from tflstm.normalization import apply as normalize
-from tflstm.runtime import StreamingModel
-from tflstm.runtime.backend import make_engine
+from tflstm.runtime import SequenceModel, StreamingModel
 
 
 @dataclasses.dataclass(frozen=True)
 class VariantReport:
-    """How one `.tflite` file did against TensorFlow.
+    """How one `.tflite` file did against its reference (TensorFlow or Keras).
 
     Attributes:
         name: file name.
@@ -23,8 +21,9 @@ class VariantReport:
         quantization: quantization mode.
         batch_size: model batch size.
         size_bytes: file size.
-        max_abs_error: max |tflite - tensorflow| over all steps and outputs.
+        max_abs_error: max |tflite - reference| over all steps and outputs.
         accuracy: last-step classification accuracy, or None for regression.
+        time_steps: time steps per invoke (1 for step models, k for chunk models).
     """
 
     name: str
@@ -34,45 +33,53 @@ class VariantReport:
     size_bytes: int
     max_abs_error: float
     accuracy: float | None
+    time_steps: int = 1
 
 
 def run_sequence_model(model: bytes, x: np.ndarray) -> np.ndarray:
-    """Sequence model outputs for raw x [n, time, depth] -> [n, time, outputs].
+    """Sequence model outputs for x [n, time, depth] -> [n, out_time, outputs].
 
-    x is normalized as the metadata says. The fused ops keep their state between
-    invokes, so it is reset before each batch.
+    `time` is a multiple of the model's window; the windows of a sequence run in
+    order with the state carried between them (reset at each sequence's start).
     """
-    meta = read_metadata(model)
-    engine = make_engine(model)
-    (feature,), (output,) = meta.inputs, meta.outputs
+    sequence = SequenceModel(model)
+    window = sequence.time_steps
     parts = []
-    for batch in batches(normalize(x, meta.normalization), meta.batch_size):
-        engine.reset_variables()
-        engine.set_tensor(feature.tensor_index, batch)
-        engine.invoke()
-        parts.append(engine.get_tensor(output.tensor_index))
+    for batch in batches(x, sequence.batch_size):
+        parts.append(np.concatenate([
+            sequence.run_sequence(batch[start : start + window], reset=start == 0)
+            for start in range(0, len(batch), window)
+        ]))
     return np.swapaxes(np.concatenate(parts, axis=1), 0, 1)[: len(x)]
 
 
 def stream_step_model(model: bytes, x: np.ndarray) -> np.ndarray:
-    """Streams raw x [n, time, depth] one row at a time through a step model -> [n, time, outputs]."""
+    """Streams x [n, time, depth] through a step model -> [n, out_time, outputs].
+
+    Each call takes the model's steps per call (1, or k for a chunk model); the
+    state is reset at each sequence's start.
+    """
     streaming = StreamingModel(model)
+    k = streaming.metadata.time_steps
     parts = []
     for batch in batches(x, streaming.batch_size):
         streaming.reset()
-        parts.append(np.stack([streaming.step(row) for row in batch]))
+        parts.append(np.concatenate([streaming.step(batch[start : start + k]) for start in range(0, len(batch), k)]))
     return np.swapaxes(np.concatenate(parts, axis=1), 0, 1)[: len(x)]
 
 
 def report(
     name: str, model: bytes, x: np.ndarray, reference: np.ndarray, labels: np.ndarray | None
 ) -> VariantReport:
-    """Compares one model with the TensorFlow `reference` [n, time, outputs] on x."""
+    """Compares one model with the `reference` outputs [n, out_time, outputs] (TensorFlow's or Keras') on x."""
     meta = read_metadata(model)
     run = stream_step_model if meta.kind == "step" else run_sequence_model
     got = run(model, x)
+    if got.shape != reference.shape:
+        raise ValueError(f"{name} gave outputs of shape {list(got.shape)}; the reference has {list(reference.shape)}.")
     accuracy = None if labels is None else float(np.mean(got[:, -1].argmax(-1) == labels))
     return VariantReport(
         name=name, kind=meta.kind, quantization=meta.quantization, batch_size=meta.batch_size,
-        size_bytes=len(model), max_abs_error=float(np.abs(got - reference).max()), accuracy=accuracy,
+        time_steps=meta.time_steps, size_bytes=len(model), max_abs_error=float(np.abs(got - reference).max()),
+        accuracy=accuracy,
     )

@@ -3,8 +3,10 @@
 from tflstm.runtime.errors import InputError, ModelError, StateError, TFLSTMError
 from tflstm.runtime.loading import read_metadata
 from tflstm.runtime.model import StreamingModel
+from tflstm.runtime.sequence import SequenceModel
 from tflstm.runtime.streams import Stream
 
 __all__ = [
-    "InputError", "ModelError", "StateError", "Stream", "StreamingModel", "TFLSTMError", "read_metadata",
+    "InputError", "ModelError", "SequenceModel", "StateError", "Stream", "StreamingModel", "TFLSTMError",
+    "read_metadata",
 ]

@@ -22,7 +22,7 @@ import numpy as np
 from tflstm.format import StateSpec
 from tflstm.runtime.backend import Engine
 from tflstm.runtime.errors import ModelError
-from tflstm.runtime.io import Inputs, Outputs, check_finite
+from tflstm.runtime.io import Inputs, Outputs, check_finite, drop_axes
 from tflstm.runtime.state import State
 
 _FLOAT32 = np.dtype(np.float32)
@@ -68,10 +68,11 @@ class Executor:
         self._check_finite = not inputs.allow_nonfinite
         self._flat_input = self.input_view.reshape(-1)
         first = self.output_views[outputs.specs[0].name]
-        # Input rank -> (accepted input shape, first output view without the leading 1s the input dropped).
+        # Input rank -> (accepted input shape, input view of that shape, first output view without the axes
+        # the input dropped).
         self._by_rank = {
-            rank: (shape, first.reshape(first.shape[drop:]) if all(d == 1 for d in first.shape[:drop]) else first)
-            for rank, (shape, drop) in inputs.shapes.items()
+            rank: (shape, self.input_view.reshape(shape), drop_axes(first, axes))
+            for rank, (shape, axes) in inputs.shapes.items()
         }
 
     @property
@@ -80,7 +81,7 @@ class Executor:
         return sum(view.nbytes for view in self.state_views)
 
     def run(self, x: Any) -> Any:
-        """Sets one time step's input, invokes, and returns the converted output(s) (lock held).
+        """Sets one call's input (one time step, or k for a chunk model), invokes, returns the output(s) (lock held).
 
         Raises:
             InputError: `x` is refused (see `Inputs.prepare`); nothing ran then.
@@ -88,7 +89,7 @@ class Executor:
         return self.run_prepared(*self.inputs.prepare(x))
 
     def bind_step(self, owner: Resident | None = None, make_resident: Callable[[], None] | None = None) -> Callable[[Any], Any]:
-        """The hot path: a function stepping one time step under `lock`, bound once.
+        """The hot path: a function stepping one call (a time step, or a chunk) under `lock`, bound once.
 
         Everything it needs is looked up here, once: after an invoke of a large
         model the CPU caches are cold and every attribute lookup on the way costs.
@@ -103,7 +104,7 @@ class Executor:
             make_resident: called (lock held) when `owner` is not resident.
         """
         lock, executor, run = self.lock, self, self.run
-        input_view, invoke, by_rank = self.input_view, self._invoke, self._by_rank
+        invoke, by_rank = self._invoke, self._by_rank
         fast, check, ndarray = self._fast, self._check_finite, np.ndarray
         raw, order, from_bytes = memoryview(self._flat_input).cast("B"), sys.byteorder, int.from_bytes
         exponent, carry, top = nonfinite_masks(self._flat_input.size) if fast else (0, 0, 0)
@@ -115,23 +116,23 @@ class Executor:
                 if fast and type(x) is ndarray and x.dtype is _FLOAT32:
                     entry = by_rank.get(x.ndim)
                     if entry is not None and x.shape == entry[0]:
-                        input_view[...] = x
+                        entry[1][...] = x
                         if check and ((from_bytes(raw, order) & exponent) + carry) & top:
                             check_finite(x)
                         try:
                             invoke()
                         except RuntimeError as err:
                             raise _refused(err) from err
-                        return entry[1].copy()
+                        return entry[2].copy()
                 return run(x)
 
         return step
 
-    def run_prepared(self, prepared: np.ndarray, drop: int) -> Any:
-        """`run` for an input `Inputs.prepare` made: (array of the input tensor's shape, dims outputs drop)."""
+    def run_prepared(self, prepared: np.ndarray, axes: tuple[int, ...]) -> Any:
+        """`run` for an input `Inputs.prepare` made: (array of the input tensor's shape, axes outputs drop)."""
         self.input_view[...] = prepared
         self._invoke_checked()
-        return self.outputs.finish({name: view.copy() for name, view in self.output_views.items()}, drop)
+        return self.outputs.finish({name: view.copy() for name, view in self.output_views.items()}, axes)
 
     def run_rows(self, rows: np.ndarray) -> list[Any]:
         """One invoke for the first len(rows) rows of a batched model (`Inputs.prepare_rows` output)."""

@@ -32,12 +32,42 @@ def dequantize(y: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return (y.astype(np.float32) - np.float32(spec.zero_point)) * np.float32(spec.scale)
 
 
+Shapes = dict[int, tuple[tuple[int, ...], tuple[int, ...]]]
+"""Accepted input rank -> (accepted shape, axes of the tensor's shape it leaves out). The
+outputs leave out the same size-1 axes."""
+
+
+def step_input_shapes(shape: tuple[int, ...]) -> Shapes:
+    """A step model's input, e.g. [1, 1, depth]: the shape with any number of its leading 1s dropped."""
+    leading_ones = next((k for k, d in enumerate(shape) if d != 1), len(shape))
+    return {len(shape) - k: (shape[k:], tuple(range(k))) for k in range(leading_ones + 1)}
+
+
+def is_multi_step(shape: tuple[int, ...]) -> bool:
+    """True for the input of a batch-1 model taking several time steps per invoke, [k, 1, depth] with k > 1
+    (a chunk model, or a sequence model)."""
+    return len(shape) == 3 and shape[0] > 1 and shape[1] == 1
+
+
+def multi_step_input_shapes(shape: tuple[int, ...]) -> Shapes:
+    """A [k, 1, depth] input: x [k, depth] (the batch axis dropped) or the tensor's own shape."""
+    return {2: ((shape[0], shape[2]), (1,)), 3: (shape, ())}
+
+
+def drop_axes(y: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """`y` without `axes` if they all have size 1 in it (the axes the caller's input left out), else `y`."""
+    if not axes or any(y.shape[axis] != 1 for axis in axes if axis < y.ndim):
+        return y
+    return y.reshape([d for axis, d in enumerate(y.shape) if axis not in axes])
+
+
 class Inputs:
     """One feature input: accepted shapes and conversion to the tensor's dtype.
 
     Args:
-        spec: the feature input tensor, e.g. float32 [1, 1, depth] (time-major
-            [time, batch, depth] with time 1 for step models).
+        spec: the feature input tensor, time-major [time, batch, depth]: e.g.
+            float32 [1, 1, depth] for a step model, [k, 1, depth] for a chunk
+            model taking k time steps per call.
         normalization: {"mean": [...], "std": [...]} per feature, or None.
         preprocess: stateless callable applied to every input first, or None.
         allow_nonfinite: let NaN and infinite features through (they poison the
@@ -59,11 +89,10 @@ class Inputs:
         self._std = None if normalization is None else np.asarray(normalization["std"], np.float32)
         self.fast = spec.scale is None and normalization is None and preprocess is None and spec.dtype == "float32"
         """True when a float32 array of an accepted shape is copied in as it is."""
-        shape = spec.shape
-        leading_ones = next((k for k, d in enumerate(shape) if d != 1), len(shape))
-        self.shapes = {len(shape) - k: (shape[k:], k) for k in range(leading_ones + 1)}
-        """Accepted input rank -> (shape, leading dims the outputs drop): the tensor's
-        shape with any number of its leading 1s dropped."""
+        multi_step = is_multi_step(spec.shape)
+        self.shapes = multi_step_input_shapes(spec.shape) if multi_step else step_input_shapes(spec.shape)
+        """Accepted input rank -> (shape, axes the outputs drop as the input did)."""
+        self.what = f"{spec.shape[0]} time steps" if multi_step else "one time step"
 
     def describe_shapes(self) -> str:
         """The accepted shapes, for messages: "[3] or [1, 3] or [1, 1, 3]"."""
@@ -83,8 +112,8 @@ class Inputs:
             x = quantize(x, self.spec)
         return x
 
-    def prepare(self, x: Any) -> tuple[np.ndarray, int]:
-        """One time step -> (array of the tensor's shape and dtype, leading dims outputs drop).
+    def prepare(self, x: Any) -> tuple[np.ndarray, tuple[int, ...]]:
+        """One call's input -> (array of the tensor's shape and dtype, axes the outputs drop).
 
         Raises:
             InputError: a shape other than `describe_shapes()`, a dtype that is not
@@ -95,7 +124,7 @@ class Inputs:
         x = as_array(x)
         accepted = self.shapes.get(x.ndim)
         if accepted is None or x.shape != accepted[0]:
-            raise InputError(f"`x` must be one time step of shape {self.describe_shapes()}, got {list(x.shape)}.")
+            raise InputError(f"`x` must be {self.what} of shape {self.describe_shapes()}, got {list(x.shape)}.")
         return self.convert(x).reshape(self.spec.shape), accepted[1]
 
     def prepare_rows(self, xs: Sequence[Any]) -> np.ndarray:
@@ -153,14 +182,14 @@ class Outputs:
         self.fast = len(self.specs) == 1 and self.specs[0].scale is None and postprocess is None
         """True when the single float output is returned as it is (a copy)."""
 
-    def finish(self, raw: dict[str, np.ndarray], drop: int) -> Any:
-        """Output arrays by name -> the result, with `drop` leading 1-dims removed."""
+    def finish(self, raw: dict[str, np.ndarray], axes: tuple[int, ...]) -> Any:
+        """Output arrays by name -> the result, without the size-1 `axes` the input left out."""
         outputs = {}
         for spec in self.specs:
             y = raw[spec.name]
             if spec.scale is not None:
                 y = dequantize(y, spec)
-            outputs[spec.name] = y.reshape(y.shape[drop:]) if all(d == 1 for d in y.shape[:drop]) else y
+            outputs[spec.name] = drop_axes(y, axes)
         result: Output = outputs[self.specs[0].name] if len(outputs) == 1 else outputs
         return result if self._postprocess is None else self._postprocess(result)
 
@@ -169,4 +198,4 @@ class Outputs:
         if self.fast:
             y = raw[self.specs[0].name]
             return [y[k] for k in range(count)]
-        return [self.finish({name: y[k : k + 1] for name, y in raw.items()}, 1) for k in range(count)]
+        return [self.finish({name: y[k : k + 1] for name, y in raw.items()}, (0,)) for k in range(count)]

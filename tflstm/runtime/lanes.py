@@ -44,10 +44,10 @@ class OwnInterpreterLane:
         """One time step of this stream."""
         executor.write_state({s.name: zero_rows(s, 1) for s in executor.state_specs})
 
-    def step_prepared(self, prepared: np.ndarray, drop: int) -> Any:
+    def step_prepared(self, prepared: np.ndarray, axes: tuple[int, ...]) -> Any:
         """`step` for an input `Inputs.prepare` made."""
         with self._lock:
-            return self.executor.run_prepared(prepared, drop)
+            return self.executor.run_prepared(prepared, axes)
 
     def read(self) -> State:
         """A copy of the state, by name."""
@@ -96,12 +96,12 @@ class SwapLane:
         self.step = executor.bind_step(self, self._swap_in)
         """One time step of this stream."""
 
-    def step_prepared(self, prepared: np.ndarray, drop: int) -> Any:
+    def step_prepared(self, prepared: np.ndarray, axes: tuple[int, ...]) -> Any:
         """`step` for an input `Inputs.prepare` made."""
         with self._lock:
             if self.executor.resident is not self:
                 self._swap_in()
-            return self.executor.run_prepared(prepared, drop)
+            return self.executor.run_prepared(prepared, axes)
 
     def _swap_in(self) -> None:
         """The previous owner's state out of the interpreter, this lane's in (lock held)."""

@@ -11,7 +11,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from tflstm.flatbuf import FlatbufferError, ModelView
+from tflstm.flatbuf import FlatbufferError, ModelView, builtin_name
 from tflstm.format import (
     METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, MetadataError, ModelMetadata, derive_metadata,
 )
@@ -64,6 +64,26 @@ def read_metadata(content: bytes) -> ModelMetadata:
     return _read(bytes(content), derive=False)[1]
 
 
+UNFUSED_LOOP_OPS = ("WHILE", "VAR_HANDLE")
+"""Ops of an LSTM that TensorFlow's converter did not fuse (Keras 3, or a stateful or
+state-returning tf-keras LSTM): a loop whose state the runtime cannot carry."""
+
+
+def refuse_unfused_loops(view: ModelView) -> None:
+    """Raises ModelError for a model whose LSTM is an unfused `WHILE` loop.
+
+    Raises:
+        ModelError: saying to convert the Keras model with `tflstm.convert.from_keras`.
+    """
+    found = sorted({builtin_name(code) for code in view.builtin_codes} & set(UNFUSED_LOOP_OPS))
+    if found:
+        raise ModelError(
+            f"The model runs its LSTM as an unfused loop ({', '.join(found)} ops), as TensorFlow's converter "
+            "makes of Keras 3 LSTMs and of stateful=True tf-keras LSTMs: the runtime cannot carry its state. "
+            "Convert the Keras model with tflstm.convert.from_keras instead (one fused op per LSTM layer)."
+        )
+
+
 def _read(content: bytes, *, derive: bool = True) -> tuple[ModelView, ModelMetadata]:
     """The verified view of `content` and its metadata (derived when absent and `derive`)."""
     try:
@@ -75,6 +95,7 @@ def _read(content: bytes, *, derive: bool = True) -> tuple[ModelView, ModelMetad
                     f"The model has a {written[0]!r} signature, as tflstm writes, but no tflstm metadata: the "
                     "file is damaged or was edited."
                 )
+            refuse_unfused_loops(view)
             metadata = derive_metadata(view)
         else:
             metadata = read_format_metadata(view)

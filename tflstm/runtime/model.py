@@ -46,7 +46,9 @@ class StreamingModel:
 
     Works on step models written by tflstm (`streaming=True`), and on other
     fused-LSTM `.tflite` files (e.g. a tf-keras LSTM converted by the stock
-    TFLiteConverter), whose state tensors it finds in the flatbuffer. The file is
+    TFLiteConverter), whose state tensors it finds in the flatbuffer. A chunk
+    model (converted with `steps_per_call=k`) takes k time steps per call,
+    `step(x)` with x [k, features], and returns that chunk's outputs. The file is
     verified before an interpreter sees it (structure, checksum, weights
     fingerprint, metadata against the flatbuffer). Safe to use from many threads
     (see the module docstring).
@@ -92,7 +94,8 @@ class StreamingModel:
         self.metadata: ModelMetadata = loaded.metadata
         if self.metadata.kind != "step":
             raise ModelError(
-                f"Expected a step model (converted with streaming=True), got a {self.metadata.kind!r} model."
+                f"Expected a step model (converted with streaming=True), got a {self.metadata.kind!r} model: "
+                "run sequence models with SequenceModel.run_sequence."
             )
         self.summary = ModelSummary.of(loaded.view, self.metadata, model if isinstance(model, (str, Path)) else None)
         """What the model is (`tflstm info` prints it); `repr()` says it in one line."""
@@ -109,7 +112,7 @@ class StreamingModel:
             )
         self._main = Executor(engine, self._inputs, self._outputs, self.metadata.states)
         with self._main.lock:  # one step from the zero state: a model that cannot run fails here, not later
-            self._main.run_prepared(np.zeros(self._inputs.spec.shape, self._inputs.spec.dtype), 0)
+            self._main.run_prepared(np.zeros(self._inputs.spec.shape, self._inputs.spec.dtype), ())
             engine.reset_variables()
         self._table = StateTable(self.metadata.states, batch) if batch > 1 else None
         own: Lane = RowsLane(self._main, self._table, tuple(range(batch))) if self._table else SwapLane(self._main)

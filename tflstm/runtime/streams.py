@@ -22,7 +22,7 @@ class Lane(Protocol):
     def step(self, x: Any) -> Any:
         """One time step; returns the converted output(s)."""
 
-    def step_prepared(self, prepared: np.ndarray, drop: int) -> Any:
+    def step_prepared(self, prepared: np.ndarray, axes: tuple[int, ...]) -> Any:
         """`step` for an input `Inputs.prepare` made."""
 
     def read(self) -> State:

@@ -60,8 +60,9 @@ class TFLiteLSTMCell:
         initializer: Initializer of the weight, peephole and projection
             matrices. Default: None (glorot uniform).
         name: Variable scope of the layer's variables and the name its state gets
-            in converted models (`<name>/h`, `<name>/c`). Default: None, in which
-            case `dynamic_rnn` names layers `lstm_0`, `lstm_1`, ...
+            in converted models (`<name>/h`, `<name>/c`); unique per model.
+            Default: None, in which case `dynamic_rnn` names layers `lstm_0`,
+            `lstm_1`, ... numbered across every `dynamic_rnn` call of the graph.
     """
 
     def __init__(

@@ -105,9 +105,11 @@ def dynamic_rnn(
 
     with tf.compat.v1.variable_scope(scope, default_name="rnn"):
         layer_depth = int(depth)
+        # Unnamed layers are numbered across the graph's loops, so their state names stay unique.
+        built_before = sum(len(loop.cells) for loop in loop_records(tf.compat.v1.get_default_graph()))
         for k, layer in enumerate(cells):
             if layer.name is None:
-                layer.name = f"lstm_{k}"
+                layer.name = f"lstm_{built_before + k}"
             if not layer.built:
                 layer.build(layer_depth)
             layer_depth = layer.output_size
