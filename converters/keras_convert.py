@@ -21,14 +21,13 @@ standard-normal sequences of the model's input shape, 3 windows long.
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
-import numpy as np
-from absl import app, flags
+from absl import flags
 
-from tflstm.console import setup_logging
+from tflstm.cli import absl_app
+from tflstm.console import error_line, setup_logging
 from tflstm.format import QUANTIZATIONS, TOLERANCES
 
 _MODEL = flags.DEFINE_string("model", None, "Saved Keras model: .keras, .h5 or a SavedModel directory.", required=True)
@@ -45,41 +44,31 @@ flags.register_validator("quantize", lambda v: bool(v) and set(v) <= set(QUANTIZ
                          message=f"--quantize takes a comma-separated list of {', '.join(QUANTIZATIONS)}")
 
 
-def held_out(window: int | None, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x, calibration sequences) from --data, or synthetic ones 3 windows (or 3 x 8 steps) long."""
-    if _DATA.value is not None:
-        with np.load(_DATA.value) as npz:
-            x = npz["x"].astype(np.float32)
-            calibration = npz["calibration"].astype(np.float32) if "calibration" in npz else x
-        return x, calibration[: _CALIBRATION.value]
-    length = 3 * math.lcm(window or 8, _STEPS.value)
-    rng = np.random.default_rng(_SEED.value)
-    x = rng.normal(size=(_SEQUENCES.value, length, depth)).astype(np.float32)
-    return x, rng.normal(size=(_CALIBRATION.value, length, depth)).astype(np.float32)
-
-
 def main(argv: list[str]) -> int:
     del argv
     setup_logging()
     from tflstm.convert import UnsupportedModelError
     from tflstm.convert.export import float32_failures, table
-    from tflstm.convert.keras_export import convert_and_verify_keras
+    from tflstm.convert.keras_export import convert_and_verify_keras, held_out_sequences
     from tflstm.convert.keras_model import load_model, read_graph
 
     try:
         model = load_model(_MODEL.value)
         graph = read_graph(model)
-        x, calibration = held_out(graph.window, graph.depth)
+        x, calibration = held_out_sequences(
+            graph.window, graph.depth, _STEPS.value, data=_DATA.value, sequences=_SEQUENCES.value,
+            calibration_size=_CALIBRATION.value, seed=_SEED.value,
+        )
         reports = convert_and_verify_keras(model, Path(_OUT.value), _QUANTIZE.value, x, calibration, _STEPS.value)
     except UnsupportedModelError as err:
-        print(f"Cannot convert {_MODEL.value}: {err}", file=sys.stderr)
+        print(error_line(f"cannot convert {_MODEL.value}: {err}"), file=sys.stderr)
         return 2
     print(table(reports, None, reference="Keras"))
     failures = float32_failures(reports)
     for r in failures:
-        print(f"FAIL: {r.name} max abs error {r.max_abs_error:.2e} > {TOLERANCES['float32']}", file=sys.stderr)
+        print(error_line(f"{r.name} max abs error {r.max_abs_error:.2e} > {TOLERANCES['float32']}"), file=sys.stderr)
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_app.run(main)

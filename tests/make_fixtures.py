@@ -9,25 +9,23 @@ same files. References come from TensorFlow, never from the runtime.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from tflstm.console import quiet_tensorflow
+from tflstm.train.spec import LayerSpec, ModelSpec
 
-tf.get_logger().setLevel("ERROR")
-
-from tflstm.convert.checkpoint import convert_checkpoint  # noqa: E402
-from tflstm.train import builder  # noqa: E402
+# TensorFlow is imported inside the functions, once `main` has silenced its logs.
 
 STREAMS, STEPS, DEPTH, OUTPUTS = 3, 12, 3, 2
-SPEC = builder.ModelSpec(
+SPEC = ModelSpec(
     input_depth=DEPTH,
-    layers=(builder.LayerSpec(16, use_peepholes=True), builder.LayerSpec(8)),
+    layers=(LayerSpec(16, use_peepholes=True), LayerSpec(8)),
     head="regression", num_outputs=OUTPUTS, time_steps=STEPS,
 )
 # (file name, quantization, batch size)
@@ -52,6 +50,10 @@ STOCK_WHILE = ("keras3_stock_while.tflite", "tfkeras_stateful_stock_while.tflite
 
 def random_checkpoint(out: Path, seed: int = 0) -> Path:
     """The SPEC model with every variable uniform(-0.6, 0.6), saved as a checkpoint."""
+    import tensorflow as tf
+    
+    from tflstm.train import builder
+    
     rng = np.random.default_rng(seed)
     model = builder.build(SPEC, SPEC.time_steps, None)
     with model.graph.as_default(), tf.compat.v1.Session(graph=model.graph) as sess:
@@ -70,6 +72,8 @@ def keras_stock_model(out: Path, x: np.ndarray, seed: int = 1) -> np.ndarray:
 
     Returns the Keras (TensorFlow) outputs at every step of x [n, T, D].
     """
+    import tensorflow as tf
+    
     import tf_keras
 
     tf_keras.utils.set_random_seed(seed)
@@ -147,6 +151,7 @@ def keras_window_models(out: Path, seed: int = 2) -> None:
     """A Keras 3 LSTM -> LSTM -> Flatten -> Dense window model as a chunk model (7 steps per call) and a
     sequence model, with Keras' outputs (keras_window.npz), and two stock-converted WHILE-loop models."""
     import keras
+    import tensorflow as tf
     import tf_keras
 
     from tflstm.convert import from_keras
@@ -176,10 +181,14 @@ def keras_window_models(out: Path, seed: int = 2) -> None:
         [tf_keras.Input(batch_shape=(1, 1, DEPTH)), tf_keras.layers.LSTM(4, stateful=True)]
     )
     for name, stock in zip(STOCK_WHILE, (keras3, stateful_tf_keras)):
-        (out / name).write_bytes(tf.lite.TFLiteConverter.from_keras_model(stock).convert())
+        with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the SavedModel it exports
+            (out / name).write_bytes(tf.lite.TFLiteConverter.from_keras_model(stock).convert())
 
 
 def main(out_dir: str) -> None:
+    from tflstm.convert.checkpoint import convert_checkpoint
+    from tflstm.train import builder
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
@@ -215,4 +224,5 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    with quiet_tensorflow():  # the converter's diagnostics; errors still reach stderr afterwards
+        main(sys.argv[1])

@@ -63,7 +63,7 @@ def test_command_fails_when_float32_is_off_by_more_than_the_tolerance(saved_clas
     done = run_command(f"--model={saved_classifier}", f"--out_dir={tmp_path}", "--quantize=float32", prelude=prelude)
     assert done.returncode == 1
     for name in ("sequence_float32", "step_float32"):
-        assert re.search(rf"FAIL: {name}.tflite max abs error 2\.0\de-05 > 1e-05", done.stderr), done.stderr[-2000:]
+        assert re.search(rf"error: {name}.tflite max abs error 2\.0\de-05 > 1e-05", done.stderr), done.stderr[-2000:]
 
 
 def test_window_model_needs_steps_per_call_and_then_writes_a_chunk_model(tmp_path):
@@ -78,3 +78,18 @@ def test_window_model_needs_steps_per_call_and_then_writes_a_chunk_model(tmp_pat
         ("sequence_float32.tflite", "sequence", km.WINDOW), ("step_k7_float32.tflite", "step", km.WINDOW),
     ]
     assert all(r.max_abs_error <= TOLERANCES["float32"] for r in reports)
+
+
+def test_tflstm_convert_takes_a_saved_keras_model(saved_classifier, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "tflstm", "convert", str(saved_classifier), "--out-dir", str(tmp_path),
+         "--quantize", "float32"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| step_float32.tflite | step | float32 |" in done.stdout and "vs Keras" in done.stdout
+    assert sorted(p.name for p in tmp_path.glob("*.tflite")) == ["sequence_float32.tflite", "step_float32.tflite"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "tflstm", "convert", str(saved_classifier), "--out-dir", str(tmp_path / "b"),
+         "--step-batch-sizes", "1,4"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert refused.returncode == 2 and refused.stderr.startswith("error: --step-batch-sizes and --int8-io apply to")

@@ -22,9 +22,17 @@ from tflstm.train.cell import TFLiteLSTMCell
 
 
 def set_static_shape(model: Any, index: int, shape: tf.TensorShape) -> None:
-    """Gives tensor `index` the static `shape` TensorFlow knows, if the converter left it unset."""
+    """Gives tensor `index` the static `shape` TensorFlow knows where the converter left it unset or dynamic.
+
+    The converter writes e.g. a batched step model's output as [1, 1, K] with the
+    signature [1, -1, K]; the interpreter then allocates [1, N, K], which the
+    metadata must say.
+    """
     tensor = model.subgraphs[0].tensors[index]
-    if shape.is_fully_defined() and (tensor.shape is None or len(tensor.shape) == 0) and shape.rank:
+    unset = tensor.shape is None or len(tensor.shape) == 0
+    signature = tensor.shapeSignature
+    dynamic = signature is not None and len(signature) == shape.rank and any(int(d) < 0 for d in signature)
+    if shape.is_fully_defined() and shape.rank and (unset or dynamic):
         tensor.shape = np.array(shape.as_list(), dtype=np.int32)
         tensor.shapeSignature = None
 

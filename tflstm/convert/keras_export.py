@@ -8,6 +8,7 @@ against Keras on held-out sequences fed the same way (`keras_reference`);
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,44 @@ def convert_and_verify_keras(
             reports.append(write_and_verify(out_dir, name, converted, x, references[time_steps], None))
     write_report(out_dir, reports)
     return reports
+
+
+def held_out_sequences(
+    window: int | None,
+    depth: int,
+    steps_per_call: int = 1,
+    *,
+    data: str | Path | None = None,
+    sequences: int = 16,
+    calibration_size: int = 100,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x, calibration) float32 [n, time, depth] sequences to verify and calibrate a Keras conversion with.
+
+    Args:
+        window: the model's fixed window, or None.
+        depth: features per time step.
+        steps_per_call: time steps per call of the streaming model.
+        data: an .npz with `x` (and optionally `calibration`, the same layout);
+            None: seeded standard-normal sequences 3 windows (or 3 x 8 steps) long,
+            a multiple of `steps_per_call`.
+        sequences: synthetic held-out sequences. Default: 16.
+        calibration_size: calibration sequences kept. Default: 100.
+        seed: seed of the synthetic data. Default: 0.
+
+    Raises:
+        ValueError: an .npz without `x`, or with sequences of another depth.
+    """
+    if data is not None:
+        with np.load(data) as npz:
+            if "x" not in npz:
+                raise ValueError(f"{data} holds {sorted(npz.files)}; expected `x` float [n, time, {depth}].")
+            x = npz["x"].astype(np.float32)
+            calibration = npz["calibration"].astype(np.float32) if "calibration" in npz else x
+        if x.ndim != 3 or x.shape[2] != depth:
+            raise ValueError(f"{data}: `x` must be [n, time, {depth}], got {list(x.shape)}.")
+        return x, calibration[:calibration_size]
+    length = 3 * math.lcm(window or 8, steps_per_call)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(sequences, length, depth)).astype(np.float32)
+    return x, rng.normal(size=(calibration_size, length, depth)).astype(np.float32)
