@@ -7,10 +7,10 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 
 .PHONY: demo test assets bench bench-full bench-arm fuzz soak clean
 
-# Main environment: TensorFlow for training and conversion, ai-edge-litert, tests.
+# Main environment: TensorFlow for training and conversion, ai-edge-litert, the server, tests.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,demo,test,bench]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,demo,test,bench,serve]"
 	touch $@
 
 # Edge environment, our stand-in for a device: tflite-runtime 2.14, NumPy < 2, no TensorFlow.

@@ -275,6 +275,11 @@ class StreamPool:
         """Keys in memory now."""
         return len(self._resident)
 
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._closed
+
     # ---- residency ------------------------------------------------------------------------
     def _acquire(self, key: Key) -> _Entry:
         """`key`'s resident, loaded entry with its lock held (admitting the key if needed)."""

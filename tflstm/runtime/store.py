@@ -88,6 +88,10 @@ def row_checksum(fingerprint: str, key: Key, state: bytes) -> bytes:
     return digest.digest()
 
 
+class StoreError(StateError):
+    """The store itself failed: cannot be opened, read or written (a key's damaged row is a plain StateError)."""
+
+
 class StoredState(NamedTuple):
     """One key's stored state: the fingerprint of its model and its packed bytes."""
 
@@ -102,14 +106,14 @@ class StateStore(Protocol):
         """The stored state of `key`, None if there is none.
 
         Raises:
-            StateError: the stored row is damaged or the store unreadable.
+            StateError: the stored row is damaged (StoreError: the store is unreadable).
         """
 
     def write(self, fingerprint: str, changes: Mapping[Key, bytes | None]) -> None:
         """Applies `changes` atomically: key -> new packed state of the model `fingerprint`, or None to delete.
 
         Raises:
-            StateError: nothing was written (the store is unwritable, full...).
+            StoreError: nothing was written (the store is unwritable, full...).
         """
 
     def close(self) -> None:
@@ -185,7 +189,7 @@ class SQLiteStore:
     returned survives a crash of the process or of the machine, and a crash in
     the middle of one leaves the previous contents (SQLite's journal). The
     file is locked for this process while the store is open (another process
-    gets `StateError`).
+    gets `StoreError`).
 
     Args:
         path: the database file; created when missing.
@@ -195,8 +199,9 @@ class SQLiteStore:
         timeout: seconds to wait for another process's lock. Default: 1.0.
 
     Raises:
-        StateError: not a tflstm state store, damaged, of a newer schema, in
-            use by another process, or unreadable (chained to SQLite's error).
+        StoreError (a StateError): not a tflstm state store, damaged, of a newer
+            schema, in use by another process, or unreadable (chained to SQLite's
+            error).
     """
 
     def __init__(self, path: str | Path, *, state_bytes: int | None = None, timeout: float = 1.0) -> None:
@@ -206,7 +211,7 @@ class SQLiteStore:
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as err:
-            raise StateError(f"Cannot open the state store {self.path}: {err}.") from err
+            raise StoreError(f"Cannot open the state store {self.path}: {err}.") from err
         self._db.text_factory = bytes  # a damaged row's text never fails to decode inside sqlite3
         try:
             self._open(8192 if state_bytes is None else page_size_for(state_bytes))
@@ -236,31 +241,31 @@ class SQLiteStore:
                                for id_, fingerprint in db.execute("SELECT id, fingerprint FROM models")}
         except sqlite3.Error as err:
             if "locked" in str(err):
-                raise StateError(
+                raise StoreError(
                     f"The state store {self.path} is in use by another process (one pool per store at a time)."
                 ) from err
-            raise StateError(f"The state store {self.path} is damaged or unreadable: {err}.") from err
+            raise StoreError(f"The state store {self.path} is damaged or unreadable: {err}.") from err
 
     def _check_schema(self, application: int, version: int, tables: set[str]) -> None:
         if application != APPLICATION_ID:
-            raise StateError(f"{self.path} is an SQLite file but not a tflstm state store (application_id {application:#x}).")
+            raise StoreError(f"{self.path} is an SQLite file but not a tflstm state store (application_id {application:#x}).")
         if version != SCHEMA_VERSION:
-            raise StateError(f"{self.path} is a state store of schema {version}; this tflstm reads schema {SCHEMA_VERSION}.")
+            raise StoreError(f"{self.path} is a state store of schema {version}; this tflstm reads schema {SCHEMA_VERSION}.")
         if not {"models", "states"} <= tables:
-            raise StateError(f"The state store {self.path} is damaged: its tables are {sorted(tables)}.")
+            raise StoreError(f"The state store {self.path} is damaged: its tables are {sorted(tables)}.")
 
     def read(self, key: Key) -> StoredState | None:
         """The stored state of `key`, None if there is none.
 
         Raises:
-            StateError: the row is damaged (checksum, types, model reference) or
-                the file unreadable.
+            StateError: the row is damaged (checksum, types, model reference).
+            StoreError: the file is unreadable.
         """
         try:
             with self._lock:
                 row = self._connection().execute(_SELECT, (key,)).fetchone()
         except sqlite3.Error as err:
-            raise StateError(f"Cannot read key {key!r} from the state store {self.path}: {err}.") from err
+            raise StoreError(f"Cannot read key {key!r} from the state store {self.path}: {err}.") from err
         if row is None:
             return None
         fingerprint, checksum, state = row
@@ -273,7 +278,7 @@ class SQLiteStore:
         """Applies `changes` in one transaction: key -> packed state of model `fingerprint`, or None to delete.
 
         Raises:
-            StateError: nothing was written (chained to SQLite's error).
+            StoreError: nothing was written (chained to SQLite's error).
         """
         puts, deletes = [], []
         for key, state in changes.items():
@@ -294,13 +299,13 @@ class SQLiteStore:
             except sqlite3.Error as err:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                raise StateError(f"Cannot write {len(changes)} states to the state store {self.path}: {err}.") from err
+                raise StoreError(f"Cannot write {len(changes)} states to the state store {self.path}: {err}.") from err
             if model is not None:
                 self._model_ids[fingerprint] = model
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            raise StateError(f"The state store {self.path} is closed.")
+            raise StoreError(f"The state store {self.path} is closed.")
         return self._db
 
     def close(self) -> None:
