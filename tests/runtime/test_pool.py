@@ -15,7 +15,7 @@ import tflstm.runtime.model as model_module
 from tflstm.runtime import InputError, StateError, StreamingModel
 from tflstm.runtime.pool import StreamPool
 from tflstm.runtime.state import state_nbytes
-from tflstm.runtime.store import MemoryStore, SQLiteStore
+from tflstm.runtime.store import MemoryStore, SQLiteStore, StoreError
 
 DEPTH = 3
 
@@ -309,10 +309,10 @@ class FlakyStore(MemoryStore):
 
     failing = False
 
-    def write(self, fingerprint, changes):
+    def write(self, fingerprint, changes, *, durable=True):
         if self.failing:
-            raise StateError("disk full (simulated)")
-        super().write(fingerprint, changes)
+            raise StoreError("disk full (simulated)")
+        super().write(fingerprint, changes, durable=durable)
 
 
 def test_a_failed_write_loses_nothing(fixtures, backend):

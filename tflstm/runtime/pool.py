@@ -89,11 +89,12 @@ class StreamPool:
     otherwise. Every output equals what a serial run of that key's steps gives.
 
     Durability: `flush()` writes every state changed since the last flush to
-    the store in one transaction; when it returns, those states survive a crash.
-    A crash loses at most the steps after the last flush that had not been
-    written yet (spilled states are written in batches too), and never mixes
-    keys. `close()` flushes. A new pool on the same store resumes every key
-    from its stored state.
+    the store in one durable transaction; when it returns, those states survive
+    a crash of the process or of the machine. A crash loses at most the steps
+    after the last flush that had not been written yet (spilled states are
+    written in batches too, durable against a crash of the process), and never
+    mixes keys. `close()` flushes. A new pool on the same store resumes every
+    key from its stored state.
 
     Args:
         model: the model; its own state and other streams stay usable beside
@@ -491,7 +492,7 @@ class StreamPool:
                     return
                 self._writing = batch
             try:
-                self._store.write(self._fingerprint, batch)
+                self._store.write(self._fingerprint, batch, durable=resident)  # spills: a process crash is enough
             except BaseException:
                 with self._lock:
                     for key, state in batch.items():

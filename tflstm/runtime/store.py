@@ -109,8 +109,11 @@ class StateStore(Protocol):
             StateError: the stored row is damaged (StoreError: the store is unreadable).
         """
 
-    def write(self, fingerprint: str, changes: Mapping[Key, bytes | None]) -> None:
+    def write(self, fingerprint: str, changes: Mapping[Key, bytes | None], *, durable: bool = True) -> None:
         """Applies `changes` atomically: key -> new packed state of the model `fingerprint`, or None to delete.
+
+        With `durable`, the changes survive a crash of the machine once this
+        returns; without, a crash of the process (not of the machine) only.
 
         Raises:
             StoreError: nothing was written (the store is unwritable, full...).
@@ -132,8 +135,8 @@ class MemoryStore:
         with self._lock:
             return self._rows.get(key)
 
-    def write(self, fingerprint: str, changes: Mapping[Key, bytes | None]) -> None:
-        """Applies `changes` (None deletes) at once."""
+    def write(self, fingerprint: str, changes: Mapping[Key, bytes | None], *, durable: bool = True) -> None:
+        """Applies `changes` (None deletes) at once; `durable` means nothing here."""
         with self._lock:
             for key, state in changes.items():
                 if state is None:
@@ -185,9 +188,11 @@ def page_size_for(state_bytes: int) -> int:
 class SQLiteStore:
     """States in one SQLite file (stdlib `sqlite3`), written ahead (WAL), one transaction per batch.
 
-    Durability: every `write` commits with `synchronous=FULL`, so a batch that
-    returned survives a crash of the process or of the machine, and a crash in
-    the middle of one leaves the previous contents (SQLite's journal). The
+    Durability: a `write` commits one transaction; a crash in the middle of one
+    leaves the previous contents (SQLite's write-ahead log). A durable write
+    (`synchronous=FULL`: the log is fsynced) survives a crash of the machine
+    once it returned, and makes every earlier write durable too; a non-durable
+    one (`synchronous=NORMAL`, no fsync) survives a crash of the process. The
     file is locked for this process while the store is open (another process
     gets `StoreError`).
 
@@ -226,7 +231,6 @@ class SQLiteStore:
             if db.execute("PRAGMA page_count").fetchone()[0] == 0:
                 db.execute(f"PRAGMA page_size = {int(page_size)}")
             db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA journal_size_limit = 67108864")  # the WAL shrinks back to 64 MiB after a checkpoint
             db.execute("BEGIN EXCLUSIVE")  # takes the file lock now: a second process fails here
             application, version = db.execute("PRAGMA application_id").fetchone()[0], db.execute("PRAGMA user_version").fetchone()[0]
@@ -274,8 +278,10 @@ class SQLiteStore:
             raise StateError(f"The stored state of key {key!r} in {self.path} is damaged: its checksum does not match.")
         return StoredState(fingerprint.decode("ascii"), state)
 
-    def write(self, fingerprint: str, changes: Mapping[Key, bytes | None]) -> None:
+    def write(self, fingerprint: str, changes: Mapping[Key, bytes | None], *, durable: bool = True) -> None:
         """Applies `changes` in one transaction: key -> packed state of model `fingerprint`, or None to delete.
+
+        `durable` fsyncs the log at the commit (see the class docstring). Default: True.
 
         Raises:
             StoreError: nothing was written (chained to SQLite's error).
@@ -289,6 +295,7 @@ class SQLiteStore:
         with self._lock:
             db = self._connection()
             try:
+                db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
                 db.execute("BEGIN IMMEDIATE")
                 model = self._model_ids.get(fingerprint)
                 if model is None and puts:
