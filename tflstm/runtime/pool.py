@@ -54,10 +54,9 @@ class _Slot:
 class _Entry:
     """One resident key: its slot stream, its lock, whether it changed since it was last stored."""
 
-    __slots__ = ("key", "slot", "step", "lock", "live", "dirty", "used")
+    __slots__ = ("slot", "step", "lock", "live", "dirty", "used")
 
-    def __init__(self, key: Key, slot: Stream | None) -> None:
-        self.key = key
+    def __init__(self, slot: Stream | None) -> None:
         self.slot = slot
         self.step = None if slot is None else slot.step
         self.lock = threading.Lock()
@@ -336,7 +335,7 @@ class StreamPool:
                 pending = self._spilled.pop(key, _ABSENT)
                 if pending is _ABSENT:
                     pending = self._writing.get(key, _ABSENT)
-                entry = _Entry(key, slot)
+                entry = _Entry(slot)
                 entry.lock.acquire()
                 self._resident[key] = entry
         if busy:
