@@ -54,13 +54,13 @@ def check_key(key: object) -> Key:
     kind = type(key)
     if kind is int:
         if not _INT64[0] <= key <= _INT64[1]:
-            raise ValueError(f"An int key must fit in signed 64 bits, got {key}.")
+            raise ValueError(f"An int key must fit in signed 64 bits, got one of {key.bit_length()} bits.")
         return key
     if kind is str:
         try:
             size = len(key.encode("utf-8"))
         except UnicodeEncodeError as err:
-            raise ValueError(f"A str key must be valid Unicode, got {key!r} ({err.reason}).") from None
+            raise ValueError(f"A str key must be valid Unicode, got {key!r:.80} ({err.reason}).") from None
     elif kind is bytes:
         size = len(key)
     else:
