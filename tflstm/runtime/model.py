@@ -8,16 +8,19 @@ The model's own state and every `stream(key)` live in a lane
 a mapping of the model file when it was loaded by path) or arrays swapped into
 one shared interpreter when the stream steps after another one; for a batched
 model, rows of a table stepped `batch_size` at a time by `step_many`. With
-`streams="auto"` both kinds coexist: streams get interpreters of their own while
-the estimated memory of those interpreters stays within
-`INTERPRETER_BUDGET_BYTES`, and swap lanes beyond, so a small model with a few
-streams never swaps while many streams of any model stay cheap.
+`streams="auto"` both kinds coexist: streams of a small model get interpreters
+of their own while the estimated memory of those interpreters stays within
+`INTERPRETER_BUDGET_BYTES`, and swap lanes beyond, so a few streams never swap
+while many streams stay cheap; a larger model's streams swap (its step dwarfs
+the copies, and many interpreters cost cache misses).
 
 Threads: a `StreamingModel` and its streams may be used from any thread and give
-the results a serial run would. Streams with an interpreter of their own step in
-parallel (the interpreter releases the GIL while it runs); streams that share an
-interpreter (the model's own state, `streams="swap"`, rows of a batched model,
-`run_step`) take turns on it.
+the results a serial run would. Streams with an interpreter of their own never
+wait for one another's locks; streams that share an interpreter (the model's own
+state, `streams="swap"`, rows of a batched model, `run_step`) take turns on it.
+Both backends hold the GIL while they invoke (measured with ai-edge-litert 2.3
+and tflite-runtime 2.14: a pure-Python thread beside a thread invoking a 16 ms
+model got 0.4-0.5 of its solo rate), so threads add concurrency, not throughput.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from tflstm.runtime.loading import load_model
 from tflstm.runtime.state import State, StateTable, check_state, zero_state
 from tflstm.runtime.streams import Lane, Stream
 
+INTERPRETER_PER_STREAM_MAX_BYTES = 256 * 1024
+"""`streams="auto"` gives streams interpreters of their own only for models up to this size."""
 INTERPRETER_BYTES = 128 * 1024
 """Private memory of one more interpreter, without the default delegates (measured 100-120 KiB on
 ai-edge-litert 2.3 for models of 16-477 KiB: arenas and bookkeeping; the weights are shared)."""
@@ -63,15 +68,14 @@ class StreamingModel:
         backend: "auto" (ai-edge-litert, then tflite-runtime, then TensorFlow),
             "litert", "tflite_runtime" or "tf". Default: "auto".
         streams: how `stream(key)` streams of a batch-1 model keep their state:
-            "interpreter" (one interpreter each: no swaps, steps in parallel
-            across threads), "swap" (share one interpreter, swapping state in and
-            out) or "auto": interpreters of their own while their estimated
-            memory (`INTERPRETER_BYTES` each, plus the model file's size when it
-            was loaded by path, which every interpreter maps, plus the file's
-            size again with `experimental_xnnpack`, which repacks the weights)
-            stays within `INTERPRETER_BUDGET_BYTES` (32 MiB: about 200 streams
-            of a 36 KiB model, 54 of the 477 KiB digits model), swap beyond.
-            Default: "auto".
+            "interpreter" (one interpreter each: no swaps), "swap" (share one
+            interpreter, swapping state in and out) or "auto": for models up to
+            256 KiB, interpreters of their own while their estimated memory
+            (`INTERPRETER_BYTES` each, plus the model file's size when it was
+            loaded by path, which every interpreter maps, plus the file's size
+            again with `experimental_xnnpack`, which repacks the weights) stays
+            within `INTERPRETER_BUDGET_BYTES` (32 MiB: about 200 streams of a
+            36 KiB model), swap beyond and for larger models. Default: "auto".
         preprocess: optional stateless callable applied to every input before
             normalization, e.g. feature extraction. Default: None.
         postprocess: optional stateless callable applied to every output.
@@ -214,13 +218,14 @@ class StreamingModel:
         return engine
 
     def _new_lane(self) -> Lane:
-        """A lane for a new stream (registry lock held): rows, an own interpreter within the budget, or swap."""
+        """A lane for a new stream (registry lock held): rows, an own interpreter (see `streams`), or swap."""
         if self._table is not None:
             with self._main.lock:
                 row = self._table.add_row()
             return RowsLane(self._main, self._table, (row,))
+        small = len(self._loaded.content) <= INTERPRETER_PER_STREAM_MAX_BYTES
         within_budget = (self.interpreter_streams + 1) * self._interpreter_bytes <= INTERPRETER_BUDGET_BYTES
-        if self.streams_mode == "interpreter" or (self.streams_mode == "auto" and within_budget):
+        if self.streams_mode == "interpreter" or (self.streams_mode == "auto" and small and within_budget):
             lane = OwnInterpreterLane(Executor(self._new_engine(), self._inputs, self._outputs, self.metadata.states))
             self.interpreter_streams += 1
             return lane

@@ -83,9 +83,11 @@ class StreamPool:
     Every key (str, int or bytes: see `tflstm.runtime.store.check_key`) has its
     own LSTM state, starting from the zero state. Steps of one key are
     serialized, in the order their calls take its lock; steps of different keys
-    run in parallel when their slots have interpreters of their own (see
-    `StreamingModel`'s `streams`) and take turns on the shared interpreter
-    otherwise. Every output equals what a serial run of that key's steps gives.
+    never wait for each other when their slots have interpreters of their own
+    (see `StreamingModel`'s `streams`) and take turns on the shared interpreter
+    otherwise (the interpreters hold the GIL while they run: threads add
+    concurrency, not throughput). Every output equals what a serial run of
+    that key's steps gives.
 
     Durability: `flush()` writes every state changed since the last flush to
     the store in one durable transaction; when it returns, those states survive
