@@ -46,7 +46,7 @@ _MODEL = flags.DEFINE_string("model", str(ROOT / "android_assets" / "digits_step
 _SUITE = flags.DEFINE_enum("suite", "full", ["quick", "full"], "quick: small sizes (CI smoke run).")
 _OUT = flags.DEFINE_string("out", "build/bench-pool", "Output folder.")
 _SECTIONS = flags.DEFINE_list("sections", ["churn", "resident", "threads", "idle", "server"], "Sections to run.")
-_RATE = flags.DEFINE_float("rate", 25.0, "Open-loop requests per second per server client.")
+_RATE = flags.DEFINE_float("rate", 10.0, "Open-loop requests per second per server client.")
 
 SUITES = {
     "full": {"keys": 100_000, "max_resident": 1000, "passes": 2, "resident_keys": 64, "resident_steps": 20_000,
