@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Mapping
@@ -396,3 +399,18 @@ def test_store_file_errors(tmp_path):
         held.read("k")
     with pytest.raises(StateError, match="Cannot open"):
         SQLiteStore(tmp_path / "missing-folder" / "s.db")
+
+
+def test_the_pool_imports_neither_tensorflow_nor_the_server(fixtures, backend, tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from tflstm.runtime import StreamingModel, StreamPool
+        model = StreamingModel({str(fixtures / 'step_float32.tflite')!r}, backend={backend!r})
+        with StreamPool(model, store={str(tmp_path / 's.db')!r}, max_resident=2) as pool:
+            for key in range(5):
+                pool.step(key, np.zeros(3, np.float32))
+        loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'starlette', 'uvicorn'))
+        assert not loaded, loaded
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
