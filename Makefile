@@ -60,7 +60,7 @@ bench-full: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.run --suite full --out build/bench-full
 
 # Keyed streams (benchmarks/pool_bench.py): 100,000 keys through a pool of 1,000 on SQLite, pool vs
-# run_step, threads, bytes per idle stream, the server at 64 loopback clients. About 5 minutes.
+# run_step, threads, bytes per idle stream, the server at 64 loopback clients. About 4 minutes.
 bench-pool: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.pool_bench --suite full --out build/bench-pool
 

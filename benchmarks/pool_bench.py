@@ -17,7 +17,7 @@ Writes results.json and results.md into --out and prints the table. Exits non-ze
 correctness check failed (outputs against a replay, non-200 answers); speed and memory
 targets are reported, not asserted.
 
-    python -m benchmarks.pool_bench --out build/bench-pool                  # full: about 5 minutes
+    python -m benchmarks.pool_bench --out build/bench-pool                  # full: about 4 minutes
     python -m benchmarks.pool_bench --suite quick --out build/bench-pool-q  # CI smoke run
 """
 

@@ -38,9 +38,8 @@ def _port(text: str) -> int:
     return value
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command line (also used by the `tflstm serve` command)."""
-    parser = argparse.ArgumentParser(prog="python -m tflstm.serve", description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's arguments, for this module and for a `tflstm serve` subcommand."""
     parser.add_argument("model", help="a fused-LSTM step model (.tflite)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port; 0 picks a free one (default: %(default)s)")
@@ -53,11 +52,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="largest request (default: %(default)s)")
     parser.add_argument("--backend", default="auto", choices=("auto", *BACKENDS))
     parser.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Serves until stopped; returns the exit code (2 with one line on stderr for a user error)."""
     try:
         serve(args.model, args.host, args.port, store=args.store, max_resident=args.max_resident, idle_ttl=args.idle_ttl,
               flush_interval=args.flush_interval, name=args.name, max_body_bytes=args.max_body_bytes,
@@ -68,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before uvicorn took over the signals
         return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tflstm.serve", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
