@@ -102,6 +102,17 @@ def test_bad_requests_get_400_and_touch_no_state(server):
     np.testing.assert_array_equal(np.asarray(answer["y"], np.float32), replay([np.zeros(DEPTH, np.float32)])[0])
 
 
+def test_an_input_that_makes_a_state_nan_resets_only_that_key(server):
+    x, huge = [0.25] * DEPTH, [3e38, -3e38] * 4
+    first = call(server, "POST", "/v1/step", {"key": "poison", "x": x})[1]["y"]
+    status, answer = call(server, "POST", "/v1/step", {"key": "poison", "x": huge})
+    assert status == 400 and "non-finite" in answer["error"] and "outputs" not in answer
+    status, answer = call(server, "POST", "/v1/step", {"samples": [{"key": "poison", "x": huge},
+                                                                   {"key": "bystander", "x": x}]})
+    assert status == 400 and answer["outputs"] == [{"key": "bystander", "y": first}]  # its first step stood
+    assert call(server, "POST", "/v1/step", {"key": "poison", "x": x})[1]["y"] == first  # from the zero state
+
+
 def test_other_refusals(server):
     cases = [
         ("GET", "/v1/nothing", None, 404, "Not Found"),

@@ -23,12 +23,15 @@ waiting for another entry otherwise (eviction only tries victims' locks).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from tflstm.runtime.errors import StateError
 from tflstm.runtime.model import StreamingModel
@@ -40,6 +43,38 @@ log = logging.getLogger("tflstm.pool")
 _KEY_TYPES = frozenset((str, int, bytes))
 _ABSENT = object()
 _monotonic = time.monotonic
+
+
+class NonFiniteStateError(StateError):
+    """A step made keys' states non-finite (NaN/Inf): finite inputs too large for float32 arithmetic.
+
+    Those keys were reset to the zero state. Attributes: `keys`, the keys
+    reset; `outputs`, the results of the other keys of a `step_many` call,
+    whose steps stand.
+    """
+
+    def __init__(self, keys: list[Key], outputs: dict[Key, Any]) -> None:
+        super().__init__(
+            f"Stepping key(s) {keys!r:.200} made their LSTM state non-finite (NaN/Inf): an input too large for "
+            "float32 arithmetic. They were reset to the zero state."
+        )
+        self.keys, self.outputs = keys, outputs
+
+
+def _finite(y: Any) -> bool:
+    """Whether a float output (array, or dict of arrays) is finite; cheap, and only ever wrong towards False.
+
+    A dot product is NaN/Inf when an element is; it also overflows for
+    magnitudes beyond 1e19, which then costs one look at the state.
+    """
+    if type(y) is np.ndarray:
+        if y.dtype.kind != "f":
+            return True
+        flat = y if y.ndim == 1 else y.reshape(-1)
+        return math.isfinite(flat.dot(flat))
+    if type(y) is dict:
+        return all(_finite(value) for value in y.values())
+    return True  # a postprocessed result: the check when the state is stored covers it
 
 
 class _Slot:
@@ -184,6 +219,8 @@ class StreamPool:
 
         Raises:
             InputError: `x` is refused; the key's state did not change.
+            NonFiniteStateError: `x` was finite but so large that the state
+                became NaN/Inf; the key was reset to the zero state.
             StateError: the key's stored state is damaged or another model's,
                 the store failed to take spilled states (nothing moved then),
                 or the pool is closed.
@@ -199,6 +236,8 @@ class StreamPool:
             y = entry.step(x)
             entry.dirty = True
             entry.used = _monotonic()
+            if not _finite(y) and self._reset_if_poisoned(key, entry):
+                raise NonFiniteStateError([key], {})
         finally:
             entry.lock.release()
         return y if self._postprocess is None else self._postprocess(key, y)
@@ -208,7 +247,10 @@ class StreamPool:
 
         Every input is checked before any key's state moves: when one is refused
         (`InputError`), no key has advanced. Batched models step up to
-        `batch_size` keys per invoke.
+        `batch_size` keys per invoke. When a finite but huge input makes a
+        key's state NaN/Inf, that key is reset to the zero state and
+        `NonFiniteStateError` is raised after the others stepped (their
+        outputs are on its `outputs`).
 
         Args:
             inputs: key -> float [features], at most `max_resident` keys.
@@ -230,17 +272,22 @@ class StreamPool:
             values = [self._preprocess(key, x) for key, x in zip(keys, values)]
         entries = self._acquire_all(keys)
         try:
-            outputs = self.model.step_many({entry.slot.key: x for entry, x in zip(entries, values)})
+            by_slot = self.model.step_many({entry.slot.key: x for entry, x in zip(entries, values)})
             now = _monotonic()
             for entry in entries:
                 entry.dirty = True
                 entry.used = now
+            outputs = {key: by_slot[entry.slot.key] for key, entry in zip(keys, entries)}
+            poisoned = [key for key, entry in zip(keys, entries)
+                        if not _finite(outputs[key]) and self._reset_if_poisoned(key, entry)]
         finally:
             for entry in entries:
                 entry.lock.release()
-        post = self._postprocess
-        return {key: outputs[entry.slot.key] if post is None else post(key, outputs[entry.slot.key])
-                for key, entry in zip(keys, entries)}
+        if self._postprocess is not None:
+            outputs = {key: self._postprocess(key, y) for key, y in outputs.items() if key not in poisoned}
+        if poisoned:
+            raise NonFiniteStateError(poisoned, {key: y for key, y in outputs.items() if key not in poisoned})
+        return outputs
 
     def reset(self, key: Key) -> None:
         """Returns `key` to the zero state (stored as such at the next flush)."""
@@ -368,6 +415,27 @@ class StreamPool:
             raise
         return entry
 
+    def _reset_if_poisoned(self, key: Key, entry: _Entry) -> bool:
+        """Resets `entry` if its state is non-finite (entry lock held); returns whether it did."""
+        if all(np.isfinite(value).all() for value in entry.slot.state.values()):
+            return False
+        log.warning("StreamPool: key %r got a non-finite state; it was reset to the zero state.", key)
+        entry.slot.reset()
+        return True
+
+    def _packed(self, key: Key, entry: _Entry) -> bytes | None:
+        """`entry`'s packed state (entry lock held); None (the zero state) for a non-finite one, which is reset.
+
+        The backstop for states poisoned behind a postprocess that hid the NaN
+        from `_finite`: one key's NaN must never stop the others' writes.
+        """
+        try:
+            return pack_state(self._specs, entry.slot.state)
+        except StateError:  # only non-finite values fail here: names, shapes and dtypes are the slot's own
+            log.warning("StreamPool: key %r had a non-finite state; it was reset to the zero state.", key)
+            entry.slot.reset()
+            return None
+
     def _stored_state(self, key: Key) -> bytes | None:
         """`key`'s packed state in the store (None: none), checked to be this model's."""
         stored: StoredState | None = self._store.read(key)
@@ -406,7 +474,7 @@ class StreamPool:
     def _spill(self, key: Key, entry: _Entry) -> None:
         """Takes `entry` out of service, keeping its state if the store lacks it (pool and entry locks held)."""
         if entry.dirty:
-            self._spilled[key] = pack_state(self._specs, entry.slot.state)
+            self._spilled[key] = self._packed(key, entry)
         entry.live = False
 
     def _free_slot(self, slot: Stream) -> None:
@@ -484,7 +552,7 @@ class StreamPool:
                         continue
                     with entry.lock:  # waits for a step in progress; its holder never waits for the pool lock
                         if entry.live and entry.dirty:
-                            batch[key] = pack_state(self._specs, entry.slot.state)
+                            batch[key] = self._packed(key, entry)
                             entry.dirty = False
                         if closing and entry.live:
                             entry.live = False

@@ -15,7 +15,9 @@ Endpoints (JSON in and out; every error is `{"error": "..."}` with a 4xx/5xx sta
 
 Keys are JSON strings or integers ("1" and 1 are two keys). A request with
 several samples is all or nothing: when one is refused, no key moves. Status
-codes: 400 a refused request (bad JSON, fields, key or x, NaN/Inf), 404 an
+codes: 400 a refused request (bad JSON, fields, key or x, NaN/Inf; or an x so
+large that a key's state became NaN: that key is reset, and the error lists the
+outputs of the request's other keys, whose steps stand), 404 an
 unknown path or model name, 405 a wrong method, 409 a key whose stored state is
 damaged or another model's (reset or remove it), 413 a body over the limit,
 500 the interpreter failed, 503 the store failed or the server is shutting down.
@@ -38,7 +40,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tflstm.runtime.errors import InputError, ModelError, StateError
-from tflstm.runtime.pool import StreamPool
+from tflstm.runtime.pool import NonFiniteStateError, StreamPool
 from tflstm.runtime.state import state_nbytes
 from tflstm.runtime.store import StoreError
 from tflstm.serve.protocol import RequestError, check_fields, parse_json, parse_key, parse_samples, parse_x, to_json
@@ -168,6 +170,9 @@ def _answering_errors(pool: StreamPool, endpoint: Endpoint) -> Endpoint:
             return _error(err.status, str(err))
         except (RequestError, InputError) as err:
             return _error(400, str(err))
+        except NonFiniteStateError as err:  # a finite but huge x: those keys were reset, the others stepped
+            outputs = [{"key": key, "y": to_json(y)} for key, y in err.outputs.items()]
+            return JSONResponse({"error": str(err), **({"outputs": outputs} if outputs else {})}, status_code=400)
         except StoreError as err:
             log.error("state store failure: %s", err)
             return _error(503, f"The state store failed: {err}")
