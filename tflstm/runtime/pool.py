@@ -13,11 +13,12 @@ being written (`_writing`); the store; nowhere (the zero state). `None` in
 `_spilled` or `_writing` means "deleted": the key starts from the zero state.
 
 Locks, in the only order they are taken: `_write_lock` (one batch write at a
-time, in order) -> an entry's lock (one key's steps, its load, its eviction)
--> `_lock` (the pool's maps) -> the model's executor locks. A thread that
-holds an entry's lock never waits for `_lock`, so the pool lock may be held
-while waiting for an entry (flush, close); the pool lock is never held while
-waiting for another entry otherwise (eviction only tries victims' locks).
+time, in order) -> `_lock` (the pool's maps) -> entries' locks (one key's
+steps, its load, its eviction) -> the model's and the store's own locks. A
+thread holding an entry's lock never waits for `_lock` (it releases the entry
+first), so flush and close may wait for entries while holding `_lock`; eviction
+and sweeps only try victims' locks. Only `step_many` holds several entries'
+locks at once, taken in one global order; flush and close hold one at a time.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 from tflstm.runtime.errors import StateError
 from tflstm.runtime.model import StreamingModel
 from tflstm.runtime.state import pack_state, state_nbytes, unpack_state
-from tflstm.runtime.store import Key, MemoryStore, SQLiteStore, StateStore, StoredState, check_key
+from tflstm.runtime.store import Key, StateStore, StoredState, check_key, open_store
 from tflstm.runtime.streams import Stream
 
 log = logging.getLogger("tflstm.pool")
@@ -98,18 +99,6 @@ class _Entry:
         self.live = True  # False once evicted, removed or closed: whoever holds it must look the key up again
         self.dirty = False  # stepped, reset or loaded from an unwritten batch since it was last stored
         self.used = _monotonic()
-
-
-def open_store(store: StateStore | str | Path | None, state_bytes: int) -> tuple[StateStore, bool]:
-    """(store, whether the pool opened it): None -> `MemoryStore`, a path -> `SQLiteStore`, else the store itself."""
-    if store is None:
-        return MemoryStore(), True
-    if isinstance(store, (str, Path)):
-        return SQLiteStore(store, state_bytes=state_bytes), True
-    missing = [name for name in ("read", "write", "close") if not callable(getattr(store, name, None))]
-    if missing:
-        raise TypeError(f"`store` must be a path, None or a StateStore; {type(store).__name__} lacks {missing}.")
-    return store, False
 
 
 class StreamPool:

@@ -327,3 +327,16 @@ class SQLiteStore:
             finally:
                 self._db.close()
                 self._db = None
+
+
+def open_store(store: StateStore | str | Path | None, state_bytes: int) -> tuple[StateStore, bool]:
+    """(store, whether it was opened here): None -> `MemoryStore`, a path -> `SQLiteStore` for states of
+    `state_bytes`, else `store` itself, checked to have the `StateStore` methods."""
+    if store is None:
+        return MemoryStore(), True
+    if isinstance(store, (str, Path)):
+        return SQLiteStore(store, state_bytes=state_bytes), True
+    missing = [name for name in ("read", "write", "close") if not callable(getattr(store, name, None))]
+    if missing:
+        raise TypeError(f"`store` must be a path, None or a StateStore; {type(store).__name__} lacks {missing}.")
+    return store, False
