@@ -5,16 +5,16 @@ VENV := .venv
 EDGE_VENV := .venv-edge
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test assets wheel bench bench-full bench-arm fuzz soak clean
+.PHONY: demo test assets wheel bench bench-full bench-pool bench-arm fuzz soak load clean
 
 # The sensor demo's recordings ship inside the aeon wheel: its files only are read, so
 # it is installed without its dependencies (numba, pandas, ...).
 AEON := aeon==1.6.*
 
-# Main environment: TensorFlow for training and conversion, ai-edge-litert, tests.
+# Main environment: TensorFlow for training and conversion, ai-edge-litert, the server, tests.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,demo,test,bench]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,demo,test,bench,serve]"
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps "$(AEON)"
 	touch $@
 
@@ -51,7 +51,8 @@ test: $(VENV)/.installed $(EDGE_VENV)/.installed
 	$(EDGE_VENV)/bin/python -m pytest -q tests/runtime
 
 # Reliability, long forms (make test runs short ones): mutated models on both backends,
-# each case in a forked child; SIGKILLs mid-save; a million-step soak.
+# each case in a forked child; SIGKILLs mid-save and mid-pool (SQLite store); a million-step soak;
+# the server under 64 loopback clients x 1,000 steps each, checked against a serial replay.
 RELIABILITY_MODELS := android_assets/digits_step_float32.tflite android_assets/digits_step_dynamic.tflite \
 	android_assets/digits_step_int8.tflite $(FIXTURES)/keras_stock_step.tflite
 fuzz: $(VENV)/.installed $(EDGE_VENV)/.installed
@@ -61,7 +62,11 @@ fuzz: $(VENV)/.installed $(EDGE_VENV)/.installed
 
 soak: $(VENV)/.installed
 	$(VENV)/bin/python tests/reliability/kill_saves.py --kills 200 --seed 0 android_assets/digits_step_float32.tflite
+	$(VENV)/bin/python tests/reliability/kill_pool.py --kills 200 --seed 0 android_assets/digits_step_float32.tflite
 	$(VENV)/bin/python tests/reliability/soak.py --steps 1000000 android_assets/digits_step_float32.tflite
+
+load: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.serve_load --clients 64 --steps 1000 android_assets/digits_step_float32.tflite
 
 # Benchmarks (benchmarks/run.py): quick is what CI smoke-runs; full takes about 15 minutes.
 bench: $(VENV)/.installed
@@ -69,6 +74,11 @@ bench: $(VENV)/.installed
 
 bench-full: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.run --suite full --out build/bench-full
+
+# Keyed streams (benchmarks/pool_bench.py): 100,000 keys through a pool of 1,000 on SQLite, pool vs
+# run_step, threads, bytes per idle stream, the server at 64 loopback clients. About 4 minutes.
+bench-pool: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.pool_bench --suite full --out build/bench-pool
 
 # The runtime part of the benchmark on aarch64 under qemu user-mode emulation: builds
 # the models and a TensorFlow reference on this machine, sets up an arm64 Python root

@@ -174,7 +174,8 @@ def bench_size(size: str, files: ModelFiles, suite: dict, threads: int, weights:
             rows.append(timed_row(
                 Row(streams.name, size, quantize, threads, max_abs_error=error, tolerance=TOLERANCES[quantize],
                     rss_growth_kib=_rss_kib() - before,
-                    note=f"{streams.model.streams_mode} mode; RSS is for all {STREAMS} streams"),
+                    note=f"{streams.model.streams_mode} mode, {streams.model.interpreter_streams} own interpreters; "
+                         f"RSS is for all {STREAMS} streams"),
                 latency, base, "bare_invoke"))
             log.info("%s %d streams round-robin %.2f us per stream-step (x%.3f of bare)", size, STREAMS,
                      latency.median_us, rows[-1].ratio)

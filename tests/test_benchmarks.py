@@ -34,3 +34,20 @@ def test_quick_suite_produces_every_method_within_tolerance(tmp_path):
     assert {r["quantization"] for r in rows if r["method"] == "tflstm_step"} == {"float32", "dynamic", "int8"}
     assert (tmp_path / "results.md").read_text().count("| S |") == len(rows)
     assert list(tmp_path.glob("latency_S_t1.png"))
+
+
+def test_pool_benchmark_quick_form_runs_and_checks_itself(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.pool_bench", "--suite=quick", f"--out={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    churn = results["churn"]
+    assert churn["wrong_keys"] == 0 and churn["checked_keys"] == 50 and churn["store_ratio"] < 2
+    assert churn["steps"] == 2 * churn["keys"] and churn["rss_growth_after_budget_mib"] < 50
+    assert results["resident"]["pool_vs_run_step_rate"] > 0
+    assert [row["threads"] for row in results["threads"]] == [1, 2, 8]
+    assert results["idle"]["resident_swap_bytes"] > 0 and results["idle"]["stored_bytes"] > 1536
+    assert [s["non_200"] + s["keys_mismatched"] for s in results["server"]] == [0, 0]
+    assert "| closed loop |" in (tmp_path / "results.md").read_text()

@@ -40,3 +40,9 @@ def test_soak_keeps_memory_and_results():
     report = run("soak.py", "--steps", "20000", ASSETS[0])
     assert report["mismatches"] == 0
     assert report["rss_growth_kib"] < 5 * 1024
+
+
+def test_sigkill_while_a_pool_steps_loses_only_unflushed_steps():
+    report = run("kill_pool.py", "--kills", "12", "--seed", "3", str(ROOT / "android_assets" / "digits_step_float32.tflite"))
+    assert report["kills"] == 12 and report["keys_checked"] == 12 * 200
+    assert report["corrupt"] == report["unreadable"] == report["lost"] == report["wrong"] == report["earlier_changed"] == 0

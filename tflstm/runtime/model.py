@@ -4,16 +4,25 @@ How state is kept (the hot path never copies state it does not have to): the
 fused op holds the state of one stream in the interpreter's variable tensors.
 The model's own state and every `stream(key)` live in a lane
 (`tflstm.runtime.lanes`): for a batch-1 model, either an interpreter of its own
-(`streams="interpreter"`: no copies when streams alternate, ~100-250 KiB each)
-or arrays swapped into one shared interpreter when the stream steps after
-another one (`streams="swap"`); for a batched model, rows of a table stepped
-`batch_size` at a time by `step_many`.
+(no copies when streams alternate; about 128 KiB of private memory each, plus
+a mapping of the model file when it was loaded by path) or arrays swapped into
+one shared interpreter when the stream steps after another one; for a batched
+model, rows of a table stepped `batch_size` at a time by `step_many`. With
+`streams="auto"` both kinds coexist: streams of a small model get interpreters
+of their own while the estimated memory of those interpreters stays within
+`INTERPRETER_BUDGET_BYTES`, and swap lanes beyond, so a few streams never swap
+while many streams stay cheap; a larger model's streams swap (its step dwarfs
+the copies, and many interpreters cost cache misses).
 
 Threads: a `StreamingModel` and its streams may be used from any thread and give
-the results a serial run would. Streams with an interpreter of their own step in
-parallel (the interpreter releases the GIL while it runs); streams that share an
-interpreter (the model's own state, `streams="swap"`, rows of a batched model,
-`run_step`) take turns on it.
+the results a serial run would. Streams with an interpreter of their own never
+wait for one another's locks; streams that share an interpreter (the model's own
+state, `streams="swap"`, rows of a batched model, `run_step`) take turns on it.
+Both backends release the GIL while they invoke (measured with ai-edge-litert 2.3
+and tflite-runtime 2.14: a pure-Python thread beside an invoking thread ran as fast
+as beside a GIL-releasing numpy matmul, and faster than beside a Python loop), so
+streams with interpreters of their own can invoke at the same time on separate
+cores; the Python around each invoke still takes turns on the GIL.
 """
 
 from __future__ import annotations
@@ -37,7 +46,12 @@ from tflstm.runtime.streams import Lane, Stream
 from tflstm.runtime.summary import ModelSummary
 
 INTERPRETER_PER_STREAM_MAX_BYTES = 256 * 1024
-"""`streams="auto"` gives each stream its own interpreter up to this model size."""
+"""`streams="auto"` gives streams interpreters of their own only for models up to this size."""
+INTERPRETER_BYTES = 128 * 1024
+"""Private memory of one more interpreter, without the default delegates (measured 100-120 KiB on
+ai-edge-litert 2.3 for models of 16-477 KiB: arenas and bookkeeping; the weights are shared)."""
+INTERPRETER_BUDGET_BYTES = 32 * 1024 * 1024
+"""`streams="auto"` gives streams interpreters of their own while their estimated memory stays within this."""
 STREAM_MODES = ("auto", "interpreter", "swap")
 
 
@@ -60,8 +74,13 @@ class StreamingModel:
             "litert", "tflite_runtime" or "tf". Default: "auto".
         streams: how `stream(key)` streams of a batch-1 model keep their state:
             "interpreter" (one interpreter each: no swaps), "swap" (share one
-            interpreter, swapping state in and out) or "auto" (interpreters for
-            models up to 256 KiB). Default: "auto".
+            interpreter, swapping state in and out) or "auto": for models up to
+            256 KiB, interpreters of their own while their estimated memory
+            (`INTERPRETER_BYTES` each, plus the model file's size when it was
+            loaded by path, which every interpreter maps, plus the file's size
+            again with `experimental_xnnpack`, which repacks the weights) stays
+            within `INTERPRETER_BUDGET_BYTES` (32 MiB: about 200 streams of a
+            36 KiB model), swap beyond and for larger models. Default: "auto".
         preprocess: optional stateless callable applied to every input before
             normalization, e.g. feature extraction. Default: None.
         postprocess: optional stateless callable applied to every output.
@@ -118,18 +137,23 @@ class StreamingModel:
         own: Lane = RowsLane(self._main, self._table, tuple(range(batch))) if self._table else SwapLane(self._main)
         self._own = Stream(None, own, self.metadata.states, self.metadata.fingerprint)
         self.step = own.step  # bound once: the hot path
-        if streams == "auto":
-            small = len(loaded.content) <= INTERPRETER_PER_STREAM_MAX_BYTES
-            streams = "interpreter" if small and batch == 1 else "swap"
+        self.allow_nonfinite = allow_nonfinite
+        """Whether NaN and infinite inputs are let through (see `allow_nonfinite` above)."""
+        if streams == "auto" and batch != 1:
+            streams = "swap"
         if streams == "interpreter" and batch != 1:
             raise ValueError(
                 f'`streams="interpreter"` needs a batch-1 model; this one has batch {batch}: '
                 "its streams are rows of the batch (use step_many)."
             )
         self.streams_mode = streams
+        mapped = len(loaded.content) if isinstance(loaded.source, str) else 0
+        self._interpreter_bytes = INTERPRETER_BYTES + mapped + (len(loaded.content) if experimental_xnnpack else 0)
         self._streams: dict[Hashable, Stream] = {}
         self._lanes: dict[Hashable, Lane] = {}
-        self._registry = threading.Lock()  # guards creating and removing streams
+        self._registry = threading.Lock()  # guards creating and removing streams and counting interpreters
+        self.interpreter_streams = 0
+        """How many streams have an interpreter of their own."""
 
     def __repr__(self) -> str:
         return f"StreamingModel({self.summary.one_line()}, backend {self.backend}, streams {self.streams_mode})"
@@ -205,12 +229,17 @@ class StreamingModel:
         return engine
 
     def _new_lane(self) -> Lane:
+        """A lane for a new stream (registry lock held): rows, an own interpreter (see `streams`), or swap."""
         if self._table is not None:
             with self._main.lock:
                 row = self._table.add_row()
             return RowsLane(self._main, self._table, (row,))
-        if self.streams_mode == "interpreter":
-            return OwnInterpreterLane(Executor(self._new_engine(), self._inputs, self._outputs, self.metadata.states))
+        small = len(self._loaded.content) <= INTERPRETER_PER_STREAM_MAX_BYTES
+        within_budget = (self.interpreter_streams + 1) * self._interpreter_bytes <= INTERPRETER_BUDGET_BYTES
+        if self.streams_mode == "interpreter" or (self.streams_mode == "auto" and small and within_budget):
+            lane = OwnInterpreterLane(Executor(self._new_engine(), self._inputs, self._outputs, self.metadata.states))
+            self.interpreter_streams += 1
+            return lane
         return SwapLane(self._main)
 
     def stream(self, key: Hashable) -> Stream:
@@ -228,7 +257,8 @@ class StreamingModel:
         """Forgets stream `key` and frees what it held; KeyError if there is none."""
         with self._registry:
             stream = self._streams.pop(key)
-            del self._lanes[key]
+            lane = self._lanes.pop(key)
+            self.interpreter_streams -= isinstance(lane, OwnInterpreterLane)
         stream.close()
 
     def __iter__(self) -> Iterator[Hashable]:

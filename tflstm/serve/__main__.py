@@ -1,0 +1,78 @@
+"""Serves a fused-LSTM step model over HTTP: keyed streams, states in an SQLite store.
+
+Usage:
+    python -m tflstm.serve MODEL.tflite [--host 127.0.0.1] [--port 8501] [--store states.db]
+                           [--max-resident 10000] [--idle-ttl SECONDS] [--flush-interval 1.0] [--name NAME]
+
+Then, for example:
+
+    curl -s localhost:8501/v1/step -d '{"key": "sensor-1", "x": [0.1, 0.2, 0.3]}'
+    curl -s localhost:8501/v1/models/step_float32:predict -d '{"instances": [{"key": "a", "x": [0, 0, 1]}]}'
+
+Ctrl-C or SIGTERM stops it after the requests in flight and flushes every state
+to the store; a new server on the same store resumes every key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tflstm.runtime.backend import BACKENDS
+from tflstm.runtime.errors import TFLSTMError
+from tflstm.serve.app import MAX_BODY_BYTES
+from tflstm.serve.server import DEFAULT_PORT, serve
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0-65535, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's arguments, for this module and for a `tflstm serve` subcommand."""
+    parser.add_argument("model", help="a fused-LSTM step model (.tflite)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument("--store", help="SQLite state store file (default: states in memory, lost at exit)")
+    parser.add_argument("--max-resident", type=int, default=10_000, help="keys kept in memory (default: %(default)s)")
+    parser.add_argument("--idle-ttl", type=_seconds, help="seconds before an idle key leaves memory (default: never)")
+    parser.add_argument("--flush-interval", type=_seconds, default=1.0,
+                        help="seconds between flushes to the store (default: %(default)s)")
+    parser.add_argument("--name", help="model name in /v1/models/<name> paths (default: the file's stem)")
+    parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="largest request (default: %(default)s)")
+    parser.add_argument("--backend", default="auto", choices=("auto", *BACKENDS))
+    parser.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serves until stopped; returns the exit code (2 with one line on stderr for a user error)."""
+    try:
+        serve(args.model, args.host, args.port, store=args.store, max_resident=args.max_resident, idle_ttl=args.idle_ttl,
+              flush_interval=args.flush_interval, name=args.name, max_body_bytes=args.max_body_bytes,
+              backend=args.backend, log_level=args.log_level)
+    except (TFLSTMError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before uvicorn took over the signals
+        return 130
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tflstm.serve", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
