@@ -46,25 +46,44 @@ WINDOW = 7
 CHUNK = "keras_window_chunk_float32.tflite"
 SEQUENCE = "keras_window_sequence_float32.tflite"
 STOCK_WHILE = ("keras3_stock_while.tflite", "tfkeras_stateful_stock_while.tflite")
+POISONABLE = "step_poisonable_float32.tflite"
+POISON_INPUT = [3e38, -3e38] * 4
 
 
-def random_checkpoint(out: Path, seed: int = 0) -> Path:
-    """The SPEC model with every variable uniform(-0.6, 0.6), saved as a checkpoint."""
+def random_checkpoint(out: Path, seed: int = 0, spec: ModelSpec = SPEC, name: str = "checkpoint") -> Path:
+    """The `spec` model with every variable uniform(-0.6, 0.6), saved as a checkpoint folder `name`."""
     import tensorflow as tf
-    
+
     from tflstm.train import builder
-    
+
     rng = np.random.default_rng(seed)
-    model = builder.build(SPEC, SPEC.time_steps, None)
+    model = builder.build(spec, spec.time_steps, None)
     with model.graph.as_default(), tf.compat.v1.Session(graph=model.graph) as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
         for var in tf.compat.v1.global_variables():
             sess.run(var.assign(rng.uniform(-0.6, 0.6, var.shape).astype(np.float32)))
-        checkpoint = out / "checkpoint"
+        checkpoint = out / name
         checkpoint.mkdir(parents=True, exist_ok=True)
         tf.compat.v1.train.Saver().save(sess, str(checkpoint / builder.CHECKPOINT_PREFIX))
-    SPEC.save(checkpoint)
+    spec.save(checkpoint)
     return checkpoint
+
+
+def poisonable_model(out: Path) -> None:
+    """A float32 step model of 8 features, no normalization, whose state `POISON_INPUT` makes non-finite.
+
+    The input is finite, but its products overflow the first layer's sums to +inf
+    and -inf, whose sum is NaN: what StreamPool must contain.
+    """
+    from tflstm.convert.checkpoint import convert_checkpoint
+    from tflstm.runtime import StreamingModel
+
+    spec = ModelSpec(input_depth=8, layers=(LayerSpec(64),), head="regression", num_outputs=2, time_steps=4)
+    checkpoint = random_checkpoint(out, seed=0, spec=spec, name="poisonable_checkpoint")
+    (out / POISONABLE).write_bytes(convert_checkpoint(checkpoint, streaming=True))
+    model = StreamingModel(out / POISONABLE)
+    model.step(np.asarray(POISON_INPUT, np.float32))
+    assert not all(np.isfinite(value).all() for value in model.state.values()), "the poison input did not poison"
 
 
 def keras_stock_model(out: Path, x: np.ndarray, seed: int = 1) -> np.ndarray:
@@ -221,6 +240,7 @@ def main(out_dir: str) -> None:
         keras_y=keras_stock_model(out, x),
     )
     keras_window_models(out)
+    poisonable_model(out)
 
 
 if __name__ == "__main__":

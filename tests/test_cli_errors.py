@@ -147,3 +147,10 @@ def test_without_tensorflow_the_commands_say_what_to_install(workdir, command):
 def test_edge_install_has_help_without_tensorflow_or_absl():
     done = run([str(EDGE_BIN / "tflstm"), "--help"], ROOT)
     assert done.returncode == 0 and "run" in done.stdout
+
+
+def test_serve_without_its_extra_says_what_to_install(workdir):
+    """The edge venv has the runtime but not the server's libraries."""
+    done = run([str(EDGE_BIN / "tflstm"), "serve", "model.tflite"], workdir)
+    assert_one_error_line(done, "pip install 'tflstm[serve]'")
+    assert run([str(EDGE_BIN / "tflstm"), "serve", "--help"], workdir).returncode == 0

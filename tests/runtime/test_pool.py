@@ -418,41 +418,44 @@ def test_the_pool_imports_neither_tensorflow_nor_the_server(fixtures, backend, t
     subprocess.run([sys.executable, "-c", script], check=True)
 
 
-DIGITS = ROOT / "android_assets" / "digits_step_float32.tflite"
-HUGE = np.array([3e38, -3e38] * 4, np.float32)  # finite, but +inf + -inf inside the first layer's sums
+POISON = np.array([3e38, -3e38] * 4, np.float32)
+"""Finite, but in the poisonable fixture model (no normalization) its products overflow the first
+layer's sums to +inf and -inf, whose sum makes the state NaN (tests/make_fixtures.py checks it)."""
 
 
-def test_a_state_made_non_finite_resets_only_that_key(backend, tmp_path):
-    probe = StreamingModel(DIGITS, backend=backend)
-    probe.step(HUGE)
+def test_a_state_made_non_finite_resets_only_that_key(fixtures, backend, tmp_path):
+    poisonable = fixtures / "step_poisonable_float32.tflite"
+    probe = StreamingModel(poisonable, backend=backend)
+    probe.step(POISON)
     assert not all(np.isfinite(value).all() for value in probe.state.values())  # the input does poison a state
     inputs = {key: np.random.default_rng(8).normal(size=(3, 8)).astype(np.float32) for key in ("a", "b")}
     got = {"a": [], "b": []}
-    with StreamPool(StreamingModel(DIGITS, backend=backend), store=tmp_path / "s.db") as pool:
+    with StreamPool(StreamingModel(poisonable, backend=backend), store=tmp_path / "s.db") as pool:
         pool.step("a", inputs["a"][0])
         got["b"].append(pool.step("b", inputs["b"][0]))
         with pytest.raises(NonFiniteStateError, match=r"\['a'\] made their LSTM state non-finite") as error:
-            pool.step("a", HUGE)
+            pool.step("a", POISON)
         assert error.value.keys == ["a"] and error.value.outputs == {}
         with pytest.raises(NonFiniteStateError) as error:
-            pool.step_many({"a": HUGE, "b": inputs["b"][1]})
+            pool.step_many({"a": POISON, "b": inputs["b"][1]})
         assert error.value.keys == ["a"] and list(error.value.outputs) == ["b"]
         got["b"].append(error.value.outputs["b"])  # b's step stands
         got["b"].append(pool.step("b", inputs["b"][2]))
         for x in inputs["a"]:  # a starts again from the zero state
             got["a"].append(pool.step("a", x))
         pool.flush()
-    assert_equal_outputs(got, serial(DIGITS, backend, inputs))
+    assert_equal_outputs(got, serial(poisonable, backend, inputs))
 
 
-def test_a_non_finite_state_behind_a_postprocess_never_blocks_writes(backend, tmp_path):
+def test_a_non_finite_state_behind_a_postprocess_never_blocks_writes(fixtures, backend, tmp_path):
     """A model-level postprocess hides the NaN output: the state is caught when it is stored."""
     x = np.random.default_rng(9).normal(size=8).astype(np.float32)
-    model = StreamingModel(DIGITS, backend=backend, postprocess=lambda y: float(np.argmax(y)))
+    model = StreamingModel(fixtures / "step_poisonable_float32.tflite", backend=backend,
+                           postprocess=lambda y: float(np.argmax(y)))
     with StreamPool(model, store=tmp_path / "s.db", max_resident=1) as pool:
-        pool.step("poisoned", HUGE)  # unnoticed here: the result is an argmax
+        pool.step("poisoned", POISON)  # unnoticed here: the result is an argmax
         pool.step("other", x)  # evicts "poisoned": reset, stored as the zero state
-        pool.step("poisoned", HUGE)
+        pool.step("poisoned", POISON)
         pool.flush()  # writes "other"; "poisoned" again as the zero state
     with contextlib.closing(SQLiteStore(tmp_path / "s.db")) as store:
         assert store.read("poisoned") is None and store.read("other") is not None

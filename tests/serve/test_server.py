@@ -102,7 +102,17 @@ def test_bad_requests_get_400_and_touch_no_state(server):
     np.testing.assert_array_equal(np.asarray(answer["y"], np.float32), replay([np.zeros(DEPTH, np.float32)])[0])
 
 
-def test_an_input_that_makes_a_state_nan_resets_only_that_key(server):
+POISONABLE = ROOT / "build" / "fixtures" / "step_poisonable_float32.tflite"
+"""8 features, no normalization: [3e38, -3e38] * 4 makes its state NaN (tests/make_fixtures.py checks it)."""
+
+
+def test_an_input_that_makes_a_state_nan_resets_only_that_key():
+    assert POISONABLE.exists(), f"{POISONABLE} is missing: run `make test`, which makes the fixtures."
+    with running_server(POISONABLE) as server:
+        _poison_and_check(server)
+
+
+def _poison_and_check(server: str) -> None:
     x, huge = [0.25] * DEPTH, [3e38, -3e38] * 4
     first = call(server, "POST", "/v1/step", {"key": "poison", "x": x})[1]["y"]
     status, answer = call(server, "POST", "/v1/step", {"key": "poison", "x": huge})

@@ -23,6 +23,8 @@ EXTRAS = {
     "tensorflow": "train",
     "sklearn": "demo",
     "matplotlib": "demo",
+    "starlette": "serve",
+    "uvicorn": "serve",
 }
 """Module -> the tflstm extra that installs it."""
 

@@ -7,10 +7,12 @@ From your data to a model that streams on a device:
     tflstm info runs/my/models/step_float32.tflite   # what the model takes and keeps
     tflstm run runs/my/models/step_float32.tflite --input rows.csv
     tflstm bench runs/my/models/step_dynamic.tflite  # per-step latency here
+    tflstm serve runs/my/models/step_float32.tflite --store states.db   # keyed streams over HTTP
     tflstm demo                                      # digits and smartwatch-motion demos
 
 `run`, `info` and `bench` need only the runtime (numpy and ai-edge-litert or
-tflite-runtime); `train`, `convert` and `demo` need the training extra
+tflite-runtime), `serve` the runtime and the serve extra (pip install
+'tflstm[litert,serve]'); `train`, `convert` and `demo` need the training extra
 (pip install 'tflstm[train,demo]'). `tflstm COMMAND --help` says more.
 """
 
@@ -24,7 +26,7 @@ from tflstm import __version__
 from tflstm.cli.common import Parser
 from tflstm.console import EXIT_INTERRUPTED, EXIT_USER_ERROR, USER_ERRORS, error_line
 
-COMMANDS = ("train", "convert", "run", "info", "bench", "demo")
+COMMANDS = ("train", "convert", "run", "info", "bench", "serve", "demo")
 """Subcommands, each a module `tflstm.cli.<name>` with `add_parser(subparsers)`."""
 
 

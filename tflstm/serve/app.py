@@ -43,11 +43,10 @@ from tflstm.runtime.errors import InputError, ModelError, StateError
 from tflstm.runtime.pool import NonFiniteStateError, StreamPool
 from tflstm.runtime.state import state_nbytes
 from tflstm.runtime.store import StoreError
+from tflstm.serve.defaults import MAX_BODY_BYTES
 from tflstm.serve.protocol import RequestError, check_fields, parse_json, parse_key, parse_samples, parse_x, to_json
 
 log = logging.getLogger("tflstm.serve")
-MAX_BODY_BYTES = 1 << 20
-"""Default largest request body: 1 MiB."""
 TF_SERVING_SIGNATURES = ("step", "serving_default")
 
 

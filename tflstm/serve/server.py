@@ -11,10 +11,9 @@ import uvicorn
 
 from tflstm.runtime.model import StreamingModel
 from tflstm.runtime.pool import StreamPool
-from tflstm.serve.app import MAX_BODY_BYTES, make_app
+from tflstm.serve.app import make_app
+from tflstm.serve.defaults import DEFAULT_PORT, MAX_BODY_BYTES
 
-DEFAULT_PORT = 8501
-"""TensorFlow Serving's REST port, so its clients find us where they look."""
 
 
 def bind(host: str, port: int) -> socket.socket:
