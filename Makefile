@@ -3,9 +3,10 @@
 PYTHON ?= python3.11
 VENV := .venv
 EDGE_VENV := .venv-edge
+FLINK_VENV := .venv-flink
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test assets bench bench-full bench-arm clean
+.PHONY: demo test assets bench bench-full bench-arm flink-java flink-test flink-example flink-bench clean
 
 # Main environment: TensorFlow for training and conversion, ai-edge-litert, tests.
 $(VENV)/.installed: pyproject.toml
@@ -17,6 +18,12 @@ $(VENV)/.installed: pyproject.toml
 $(EDGE_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(EDGE_VENV)
 	$(EDGE_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite-runtime,test]"
+	touch $@
+
+# Flink environment (tflstm.flink): PyFlink 2.3 (its apache-beam caps NumPy < 2.2), ai-edge-litert.
+$(FLINK_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(FLINK_VENV)
+	$(FLINK_VENV)/bin/pip install $(PIP_FLAGS) -e ".[flink,test]"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -52,5 +59,20 @@ bench-arm: $(VENV)/.installed
 	benchmarks/arm/run.sh -m benchmarks.run --suite quick --emulated --backend litert \
 		--models_dir $(ARM_OUT)/x86_64/models --out $(ARM_OUT)/aarch64
 
+# Apache Flink (tflstm.flink) on PyFlink's local mini-cluster; needs Java 11 or 17 on this machine.
+# Logs, temporary files and checkpoints stay under build/.
+flink-java:
+	@if [ -n "$$JAVA_HOME" ]; then java="$$JAVA_HOME/bin/java"; else java="$$(command -v java)"; fi; \
+	[ -n "$$java" ] && [ -x "$$java" ] || { echo "PyFlink needs a Java 11 or 17 runtime and found none (no java on PATH, or JAVA_HOME without bin/java): install one, e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME." >&2; exit 1; }
+
+flink-test: flink-java $(FLINK_VENV)/.installed
+	$(FLINK_VENV)/bin/python -m pytest -q -p no:cacheprovider --basetemp=build/flink-test tests/flink
+
+flink-example: flink-java $(FLINK_VENV)/.installed
+	$(FLINK_VENV)/bin/python examples/flink_digits_job.py --out build/flink-example
+
+flink-bench: flink-java $(FLINK_VENV)/.installed
+	$(FLINK_VENV)/bin/python -m benchmarks.flink_bench --out build/flink-bench
+
 clean:
-	rm -rf $(VENV) $(EDGE_VENV) build demo_out .pytest_cache
+	rm -rf $(VENV) $(EDGE_VENV) $(FLINK_VENV) build demo_out .pytest_cache
