@@ -11,12 +11,14 @@ operator in order, whatever its parallelism.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from pyflink.common import Encoder, Types, WatermarkStrategy
-from pyflink.datastream import MapFunction, RuntimeContext, StreamExecutionEnvironment
+from pyflink.datastream import DataStream, KeyedStream, MapFunction, RuntimeContext, StreamExecutionEnvironment
 from pyflink.datastream.connectors.file_system import FileSink, RollingPolicy
 from pyflink.datastream.connectors.number_seq import NumberSequenceSource
 
@@ -48,6 +50,33 @@ class SensorRows(MapFunction):
 def csv_line(key: str, record: tuple, y: np.ndarray) -> str:
     """`postprocess`: "sensor,t,y0,...,y9" with each float32 output written exactly (repr of its double)."""
     return ",".join([key, str(record[1]), *map(repr, y.tolist())])
+
+
+def steps_where(period: int, phase: int) -> Callable[[str, tuple], bool]:
+    """A `reset`/`end` hook: True for the rows whose step t has t % period == phase."""
+    return lambda key, row: row[1] % period == phase
+
+
+def even_steps_only(key: str, row: tuple, y: np.ndarray) -> str | None:
+    """`postprocess`: the `csv_line` of even steps, nothing for odd ones."""
+    return csv_line(key, row, y) if row[1] % 2 == 0 else None
+
+
+def tuple_line(record: tuple) -> str:
+    """A default record (key, y0, y1, ...) as "key,y0,y1,..." with the floats written exactly."""
+    return ",".join([record[0], *map(repr, record[1:])])
+
+
+class PauseAt(MapFunction):
+    """Passes record numbers through, sleeping `seconds` before record `n` (idle keys, for state TTL)."""
+
+    def __init__(self, n: int, seconds: float) -> None:
+        self.n, self.seconds = n, seconds
+
+    def map(self, n: int) -> int:
+        if n == self.n:
+            time.sleep(self.seconds)
+        return n
 
 
 class FailOnceAfterCheckpoint(MapFunction):
@@ -86,24 +115,22 @@ class FailOnceAfterCheckpoint(MapFunction):
         return max((int(path.name[len("chk-"):]) for path in Path(self.checkpoints).glob("*/chk-*")), default=0)
 
 
-def add_job(
-    env: StreamExecutionEnvironment,
-    step: LSTMStepFunction,
-    out_dir: Path,
-    *,
-    keys: int,
-    steps: int,
-    before_step: MapFunction | None = None,
-) -> None:
-    """Adds the test job (see the module docstring) to `env`; `before_step` maps the record numbers."""
+def sensor_rows(
+    env: StreamExecutionEnvironment, *, keys: int, steps: int, before_step: MapFunction | None = None
+) -> KeyedStream:
+    """The test rows (see the module docstring) keyed by sensor; `before_step` maps the record numbers first."""
     source = NumberSequenceSource(0, keys * steps - 1)
     numbers = env.from_source(source, WatermarkStrategy.no_watermarks(), "steps").set_parallelism(1)
     if before_step is not None:
         numbers = numbers.map(before_step, output_type=Types.LONG()).set_parallelism(1)
     rows = numbers.map(SensorRows(keys)).set_parallelism(1)
-    outputs = rows.key_by(lambda row: row[0], key_type=Types.STRING()).process(step, output_type=Types.STRING())
+    return rows.key_by(lambda row: row[0], key_type=Types.STRING())
+
+
+def write_lines(lines: DataStream, out_dir: Path) -> None:
+    """Sinks text lines into `out_dir`, committed at each checkpoint and at the end of the job."""
     sink = FileSink.for_row_format(str(out_dir), Encoder.simple_string_encoder())
-    outputs.sink_to(sink.with_rolling_policy(RollingPolicy.on_checkpoint_rolling_policy()).build())
+    lines.sink_to(sink.with_rolling_policy(RollingPolicy.on_checkpoint_rolling_policy()).build())
 
 
 def read_lines(out_dir: Path) -> list[str]:
@@ -119,14 +146,20 @@ def outputs_by_step(lines: list[str]) -> dict[tuple[str, int], np.ndarray]:
     return {step: np.array(line.split(",")[2:], np.float64).astype(np.float32) for step, line in zip(steps, lines)}
 
 
-def serial_replay(model: Path, *, keys: int, steps: int) -> dict[tuple[str, int], np.ndarray]:
-    """Every sensor's outputs stepped in one process with `StreamingModel.run_step`: the expected outputs."""
+def serial_replay(
+    model: Path, *, keys: int, steps: int, zero_at: Callable[[int], bool] = lambda t: False
+) -> dict[tuple[str, int], np.ndarray]:
+    """Every sensor's outputs stepped in one process with `StreamingModel.run_step`: the expected outputs.
+
+    `zero_at(t)`: True where a sensor's step t starts from the zero state.
+    """
     stepper = StreamingModel(model)
     expected = {}
     for key_index in range(keys):
         state = stepper.zero_state()
         for t in range(steps):
-            y, state = stepper.run_step(np.array(sensor_features(key_index, t), np.float32), state)
+            start = stepper.zero_state() if zero_at(t) else state
+            y, state = stepper.run_step(np.array(sensor_features(key_index, t), np.float32), start)
             expected[f"s{key_index}", t] = y
     return expected
 

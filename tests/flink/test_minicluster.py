@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
+from pyflink.common import Types
 
 from jobs import (
     FLOAT32_MODEL,
     INT8_MODEL,
     FailOnceAfterCheckpoint,
-    add_job,
+    PauseAt,
     csv_line,
+    even_steps_only,
     max_error,
     outputs_by_step,
     read_lines,
+    sensor_rows,
     serial_replay,
+    steps_where,
+    tuple_line,
+    write_lines,
 )
 from tflstm.flink import LSTMStepFunction, local_environment
 
 
-def run(tmp_path: Path, model: Path, *, keys: int, steps: int, before_step=None, **environment) -> dict:
-    """Runs the test job to its end; (sensor, t) -> outputs read back from the FileSink."""
+def run(tmp_path: Path, step: LSTMStepFunction, *, keys: int, steps: int, before_step=None, **environment) -> dict:
+    """Runs sensor rows -> `step` (emitting `csv_line`s) -> FileSink to the end; (sensor, t) -> outputs read back."""
     env = local_environment(tmp_path, **environment)
-    add_job(env, LSTMStepFunction(model, postprocess=csv_line), tmp_path / "out", keys=keys, steps=steps,
-            before_step=before_step)
+    rows = sensor_rows(env, keys=keys, steps=steps, before_step=before_step)
+    write_lines(rows.process(step, output_type=Types.STRING()), tmp_path / "out")
     env.execute("tflstm-test")
     return outputs_by_step(read_lines(tmp_path / "out"))
 
@@ -34,17 +40,48 @@ def run(tmp_path: Path, model: Path, *, keys: int, steps: int, before_step=None,
 @pytest.mark.parametrize("state_backend", ["hashmap", "rocksdb"])
 def test_every_key_equals_a_serial_replay(tmp_path, execution_mode, state_backend):
     keys, steps = 200, 40
-    got = run(tmp_path, FLOAT32_MODEL, keys=keys, steps=steps, execution_mode=execution_mode,
-              state_backend=state_backend, parallelism=2, checkpoint_interval_ms=500)
+    step = LSTMStepFunction(FLOAT32_MODEL, postprocess=csv_line)
+    got = run(tmp_path, step, keys=keys, steps=steps, execution_mode=execution_mode, state_backend=state_backend,
+              parallelism=2, checkpoint_interval_ms=500)
     expected = serial_replay(FLOAT32_MODEL, keys=keys, steps=steps)
     assert got.keys() == expected.keys()
     assert max_error(got, expected) == 0.0
 
 
-def test_int8_states_are_carried_bit_exactly(tmp_path):
+def test_int8_states_are_carried_bit_exactly_with_the_model_shipped_as_bytes(tmp_path):
     keys, steps = 50, 20
-    got = run(tmp_path, INT8_MODEL, keys=keys, steps=steps, checkpoint_interval_ms=500)
+    step = LSTMStepFunction(INT8_MODEL.read_bytes(), postprocess=csv_line)
+    got = run(tmp_path, step, keys=keys, steps=steps, checkpoint_interval_ms=500)
     expected = serial_replay(INT8_MODEL, keys=keys, steps=steps)
+    assert got.keys() == expected.keys()
+    assert max_error(got, expected) == 0.0
+
+
+def test_reset_end_and_records_left_out(tmp_path):
+    keys, steps = 20, 30
+    step = LSTMStepFunction(FLOAT32_MODEL, reset=steps_where(10, 0), end=steps_where(7, 6), postprocess=even_steps_only)
+    got = run(tmp_path, step, keys=keys, steps=steps)
+    expected = serial_replay(FLOAT32_MODEL, keys=keys, steps=steps, zero_at=lambda t: t % 10 == 0 or t % 7 == 0)
+    assert got.keys() == {(key, t) for key, t in expected if t % 2 == 0}
+    assert max_error(got, expected) == 0.0
+
+
+def test_default_records_carry_the_key_and_exact_outputs(tmp_path):
+    keys, steps = 20, 10
+    env = local_environment(tmp_path)
+    step = LSTMStepFunction(FLOAT32_MODEL)
+    records = sensor_rows(env, keys=keys, steps=steps).process(step, output_type=step.output_type(Types.STRING()))
+    write_lines(records.map(tuple_line, output_type=Types.STRING()), tmp_path / "out")
+    env.execute("tflstm-test")
+    expected = serial_replay(FLOAT32_MODEL, keys=keys, steps=steps)
+    assert Counter(read_lines(tmp_path / "out")) == Counter(tuple_line((key, *y.tolist())) for (key, _), y in expected.items())
+
+
+def test_idle_keys_expire_with_the_state_ttl(tmp_path):
+    keys, steps, pause_step = 5, 12, 6
+    step = LSTMStepFunction(FLOAT32_MODEL, postprocess=csv_line, state_ttl_ms=1000)
+    got = run(tmp_path, step, keys=keys, steps=steps, before_step=PauseAt(pause_step * keys, seconds=4.0))
+    expected = serial_replay(FLOAT32_MODEL, keys=keys, steps=steps, zero_at=lambda t: t == pause_step)
     assert got.keys() == expected.keys()
     assert max_error(got, expected) == 0.0
 
@@ -55,10 +92,11 @@ def test_a_failure_recovers_exactly_once(tmp_path, execution_mode, state_backend
     marks = tmp_path / "marks"
     marks.mkdir()
     fail = FailOnceAfterCheckpoint(tmp_path / "checkpoints", marks, after=keys * steps // 4)
-    got = run(tmp_path, FLOAT32_MODEL, keys=keys, steps=steps, before_step=fail, execution_mode=execution_mode,
+    step = LSTMStepFunction(FLOAT32_MODEL, postprocess=csv_line)
+    got = run(tmp_path, step, keys=keys, steps=steps, before_step=fail, execution_mode=execution_mode,
               state_backend=state_backend, checkpoint_interval_ms=200, restart_attempts=1)
     failed_at, resumed_at = int((marks / "failed").read_text()), int((marks / "resumed").read_text())
     assert fail.after < resumed_at <= failed_at, "the restarted job must resume from a checkpoint, not from scratch"
     expected = serial_replay(FLOAT32_MODEL, keys=keys, steps=steps)
-    assert got.keys() == expected.keys(), "no row lost (duplicates fail in outputs_by_step)"
+    assert got.keys() == expected.keys(), "no row lost (outputs_by_step fails on duplicates)"
     assert max_error(got, expected) == 0.0, "every key's state restored exactly"
