@@ -1,0 +1,22 @@
+"""The Flink benchmark's quick run works end to end (a smoke test: its figures are not checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from jobs import ROOT
+
+
+def test_flink_benchmark_quick_run(tmp_path):
+    command = [sys.executable, "-m", "benchmarks.flink_bench", "--quick", "--out", str(tmp_path),
+               "--configs", "thread-p1-hashmap-1000", "thread-p1-rocksdb-20000"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["plain"]) == {"run_step loop", "packed, 1,000 keys"}
+    assert [row["config"] for row in results["flink"]] == ["thread p1 hashmap 1,000 keys", "thread p1 rocksdb 20,000 keys"]
+    for row in results["flink"]:
+        assert row["records_per_s_with_start_up"] > 0 and row["checkpoint_bytes_per_key"] > 1536, row
+    assert (tmp_path / "results.md").read_text().count("| Flink ") == 2
