@@ -4,6 +4,10 @@ PYTHON ?= python3.11
 VENV := .venv
 EDGE_VENV := .venv-edge
 FLINK_VENV := .venv-flink
+# The Flink tests (tests/flink, Java needed): `make test` runs their short form (thread mode, about 45 s:
+# serial replay, int8, reset/end, default records, recovery with RocksDB); `make flink-test` runs them all
+# (both execution modes and state backends, state TTL, the example, the benchmark's smoke run).
+FLINK_PYTEST := $(FLINK_VENV)/bin/python -m pytest -q -p no:cacheprovider --basetemp=build/flink-test
 PIP_FLAGS := --quiet --disable-pip-version-check
 
 .PHONY: demo test assets bench bench-full bench-arm flink-java flink-test flink-example flink-bench clean
@@ -36,10 +40,11 @@ assets: $(VENV)/.installed
 # Models and TensorFlow references for the runtime tests, which also run in the edge venv.
 FIXTURES := build/fixtures
 
-test: $(VENV)/.installed $(EDGE_VENV)/.installed
+test: $(VENV)/.installed $(EDGE_VENV)/.installed flink-java $(FLINK_VENV)/.installed
 	rm -rf $(FIXTURES) && $(VENV)/bin/python tests/make_fixtures.py $(FIXTURES)
 	TFLSTM_EDGE_PYTHON=$(abspath $(EDGE_VENV))/bin/python $(VENV)/bin/python -m pytest -q
 	$(EDGE_VENV)/bin/python -m pytest -q tests/runtime
+	$(FLINK_PYTEST) -m "not slow" tests/flink
 
 # Benchmarks (benchmarks/run.py): quick is what CI smoke-runs; full takes about 15 minutes.
 bench: $(VENV)/.installed
@@ -66,7 +71,7 @@ flink-java:
 	[ -n "$$java" ] && [ -x "$$java" ] || { echo "PyFlink needs a Java 11 or 17 runtime and found none (no java on PATH, or JAVA_HOME without bin/java): install one, e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME." >&2; exit 1; }
 
 flink-test: flink-java $(FLINK_VENV)/.installed
-	$(FLINK_VENV)/bin/python -m pytest -q -p no:cacheprovider --basetemp=build/flink-test tests/flink
+	$(FLINK_PYTEST) tests/flink
 
 flink-example: flink-java $(FLINK_VENV)/.installed
 	$(FLINK_VENV)/bin/python examples/flink_digits_job.py --out build/flink-example

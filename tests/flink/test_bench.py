@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from jobs import ROOT
 
 
+@pytest.mark.slow
 def test_flink_benchmark_quick_run(tmp_path):
     command = [sys.executable, "-m", "benchmarks.flink_bench", "--quick", "--out", str(tmp_path),
                "--configs", "thread-p1-hashmap-1000", "thread-p1-rocksdb-20000"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from jobs import ROOT
 
 
+@pytest.mark.slow
 def test_digits_example_classifies_every_image_once(tmp_path):
     command = [sys.executable, str(ROOT / "examples" / "flink_digits_job.py"), "--out", str(tmp_path),
                "--sensors", "30", "--images", "3", "--mode", "process", "--state-backend", "rocksdb"]

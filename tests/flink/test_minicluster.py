@@ -36,8 +36,11 @@ def run(tmp_path: Path, step: LSTMStepFunction, *, keys: int, steps: int, before
     return outputs_by_step(read_lines(tmp_path / "out"))
 
 
-@pytest.mark.parametrize("execution_mode", ["thread", "process"])
-@pytest.mark.parametrize("state_backend", ["hashmap", "rocksdb"])
+@pytest.mark.parametrize(
+    ("execution_mode", "state_backend"),
+    [("thread", "hashmap"), *[pytest.param(*modes, marks=pytest.mark.slow)
+                              for modes in [("thread", "rocksdb"), ("process", "hashmap"), ("process", "rocksdb")]]],
+)
 def test_every_key_equals_a_serial_replay(tmp_path, execution_mode, state_backend):
     keys, steps = 200, 40
     step = LSTMStepFunction(FLOAT32_MODEL, postprocess=csv_line)
@@ -77,6 +80,7 @@ def test_default_records_carry_the_key_and_exact_outputs(tmp_path):
     assert Counter(read_lines(tmp_path / "out")) == Counter(tuple_line((key, *y.tolist())) for (key, _), y in expected.items())
 
 
+@pytest.mark.slow  # sleeps 4 s
 def test_idle_keys_expire_with_the_state_ttl(tmp_path):
     keys, steps, pause_step = 5, 12, 6
     step = LSTMStepFunction(FLOAT32_MODEL, postprocess=csv_line, state_ttl_ms=1000)
@@ -86,7 +90,9 @@ def test_idle_keys_expire_with_the_state_ttl(tmp_path):
     assert max_error(got, expected) == 0.0
 
 
-@pytest.mark.parametrize(("execution_mode", "state_backend"), [("thread", "rocksdb"), ("process", "hashmap")])
+@pytest.mark.parametrize(
+    ("execution_mode", "state_backend"), [("thread", "rocksdb"), pytest.param("process", "hashmap", marks=pytest.mark.slow)]
+)
 def test_a_failure_recovers_exactly_once(tmp_path, execution_mode, state_backend):
     keys, steps = 100, 200
     marks = tmp_path / "marks"
