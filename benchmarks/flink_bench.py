@@ -9,8 +9,8 @@ the difference of their wall times, which cancels the mini-cluster's start-up.
 The plain loops (`benchmarks.keyed_loops`) step the same model in this
 process; the `run_step` loop is timed again just before each configuration,
 and each ratio is to that figure, because the machine's speed drifts. Bytes per
-key are the size on disk of the large run's retained checkpoint over the keys
-it holds.
+key are the size on disk of the large run's last completed checkpoint (taken
+every second) over the keys it holds.
 
 `--batched_models` adds the keyed loops of models of the digits network
 converted with batch 1, 8, 64 (after `make demo`, in .venv:
@@ -32,12 +32,12 @@ import dataclasses
 import json
 import platform
 import shutil
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 from pyflink.common import Encoder, Types, WatermarkStrategy
-from pyflink.datastream.checkpoint_config import ExternalizedCheckpointRetention
 from pyflink.datastream.connectors.file_system import FileSink, RollingPolicy
 from pyflink.datastream.connectors.number_seq import NumberSequenceSource
 
@@ -87,12 +87,43 @@ def brief_line(key: int, n: int, y: np.ndarray) -> str:
     return f"{key},{n},{int(np.argmax(y))}"
 
 
-def run_job(config: Config, records: int, work: Path) -> tuple[float, int]:
-    """Runs the benchmark job over `records` records in a new folder `work`; (wall seconds, committed lines)."""
+class CheckpointWatcher(threading.Thread):
+    """Weighs the newest completed checkpoint while a job runs (Flink deletes them when the job finishes).
+
+    `bytes`: the files of the newest `chk-<n>` holding a `_metadata` file, plus
+    the `shared` files of incremental (RocksDB) checkpoints, at the last look.
+    """
+
+    def __init__(self, checkpoints: Path, every_s: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.checkpoints, self.every_s, self.bytes = checkpoints, every_s, 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every_s):
+            try:
+                completed = [path.parent for path in self.checkpoints.glob("*/chk-*/_metadata")]
+                if completed:
+                    newest = max(completed, key=lambda path: int(path.name[len("chk-"):]))
+                    files = [*newest.rglob("*"), *newest.parent.joinpath("shared").rglob("*")]
+                    self.bytes = sum(path.stat().st_size for path in files if path.is_file())
+            except FileNotFoundError:  # a checkpoint subsumed while we looked: look again
+                continue
+
+    def stop(self) -> int:
+        self.done.set()
+        self.join()
+        return self.bytes
+
+
+def run_job(config: Config, records: int, work: Path) -> tuple[float, int, int]:
+    """Runs the benchmark job over `records` records in a new folder `work`.
+
+    Returns:
+        (wall seconds, lines committed, bytes of the last checkpoint seen).
+    """
     env = local_environment(work, execution_mode=config.execution_mode, state_backend=config.state_backend,
                             parallelism=config.parallelism, checkpoint_interval_ms=1000)
-    env.get_checkpoint_config().set_externalized_checkpoint_retention(
-        ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION)  # keep the last checkpoint to weigh it
     step = LSTMStepFunction(MODEL, preprocess=features, postprocess=brief_line)
     numbers = env.from_source(NumberSequenceSource(0, records - 1), WatermarkStrategy.no_watermarks(), "numbers")
     keys = config.keys
@@ -100,24 +131,20 @@ def run_job(config: Config, records: int, work: Path) -> tuple[float, int]:
         step, output_type=Types.STRING())
     sink = FileSink.for_row_format(str(work / "out"), Encoder.simple_string_encoder())
     lines.sink_to(sink.with_rolling_policy(RollingPolicy.on_checkpoint_rolling_policy()).build())
+    watcher = CheckpointWatcher(work / "checkpoints")
+    watcher.start()
     started = time.perf_counter()
     env.execute(f"tflstm bench {config.name}")
     seconds = time.perf_counter() - started
     committed = sum(len(path.read_text().splitlines()) for path in (work / "out").rglob("part-*"))
-    return seconds, committed
-
-
-def checkpoint_bytes(work: Path) -> int:
-    """Bytes on disk of the job's retained checkpoint (RocksDB's shared files included)."""
-    return sum(path.stat().st_size for path in (work / "checkpoints").rglob("*") if path.is_file())
+    return seconds, committed, watcher.stop()
 
 
 def time_flink(config: Config, small: int, large: int, jobs: Path) -> dict:
     """records/s from a small and a large run; bytes per key from the large run's last checkpoint."""
     seconds = {}
     for records in (small, large):
-        work = jobs / f"{config.slug}-{records}"
-        seconds[records], committed = run_job(config, records, work)
+        seconds[records], committed, checkpoint_bytes = run_job(config, records, jobs / f"{config.slug}-{records}")
         if committed != records:
             raise RuntimeError(f"{config.name}: {committed} lines committed for {records} records")
     extra = seconds[large] - seconds[small]
@@ -125,7 +152,7 @@ def time_flink(config: Config, small: int, large: int, jobs: Path) -> dict:
         **dataclasses.asdict(config), "config": config.name, "seconds": seconds,
         "records_per_s": (large - small) / extra if extra > 0 else None,  # None: start-up noise won
         "records_per_s_with_start_up": large / seconds[large],
-        "checkpoint_bytes_per_key": checkpoint_bytes(work) / min(config.keys, large),
+        "checkpoint_bytes_per_key": checkpoint_bytes / min(config.keys, large),
     }
 
 
