@@ -188,6 +188,7 @@ def main() -> None:
         plain.update(batched_rates(args.batched_models, 2_048, plain_steps))
     results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
                "quick": args.quick, "plain": plain, "flink": []}
+    run_job(CONFIGS[0], 100, args.out / "jobs" / "warm-up")  # starts the JVM, which no timed run should pay for
     for config in (config for config in CONFIGS if config.slug in args.configs):
         small, large = thread_runs if config.execution_mode == "thread" else process_runs
         loop = loop_rates(MODEL, 1, plain_steps // 4)["run_step loop"]  # the machine, just before
