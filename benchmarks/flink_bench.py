@@ -7,8 +7,9 @@ line per record -> `FileSink`. Each configuration runs twice, with a small and
 a large record count; records/s is the difference of their record counts over
 the difference of their wall times, which cancels the mini-cluster's start-up.
 The plain loops (`benchmarks.keyed_loops`) step the same model in this
-process; the `run_step` loop is timed again just before each configuration,
-and each ratio is to that figure, because the machine's speed drifts. Bytes per
+process; the `run_step` loop is timed again just before each pair, and each
+ratio is to that figure, because the machine's speed drifts. `--repeat N`
+runs N pairs per configuration and reports the medians. Bytes per
 key are the size on disk of the large run's last completed checkpoint (taken
 every second) over the keys it holds.
 
@@ -140,17 +141,29 @@ def run_job(config: Config, records: int, work: Path) -> tuple[float, int, int]:
     return seconds, committed, watcher.stop()
 
 
-def time_flink(config: Config, small: int, large: int, jobs: Path) -> dict:
-    """records/s from a small and a large run; bytes per key from the large run's last checkpoint."""
-    seconds = {}
-    for records in (small, large):
-        seconds[records], committed, checkpoint_bytes = run_job(config, records, jobs / f"{config.slug}-{records}")
-        if committed != records:
-            raise RuntimeError(f"{config.name}: {committed} lines committed for {records} records")
-    extra = seconds[large] - seconds[small]
+def time_flink(config: Config, small: int, large: int, jobs: Path, repeat: int, loop_steps: int) -> dict:
+    """Median records/s over `repeat` (small, large) pairs, each after a `run_step` loop that gauges the machine.
+
+    Bytes per key come from the last large run's newest checkpoint.
+    """
+    rates, ratios, runs = [], [], []
+    for round_ in range(repeat):
+        loop = loop_rates(MODEL, 1, loop_steps)["run_step loop"]
+        seconds = {}
+        for records in (small, large):
+            work = jobs / f"{config.slug}-{round_}-{records}"
+            seconds[records], committed, checkpoint_bytes = run_job(config, records, work)
+            if committed != records:
+                raise RuntimeError(f"{config.name}: {committed} lines committed for {records} records")
+        extra = seconds[large] - seconds[small]
+        if extra > 0:  # else start-up noise won: no figure from this pair
+            rates.append((large - small) / extra)
+            ratios.append(rates[-1] / loop)
+        runs.append({"seconds": seconds, "run_step_loop": loop})
     return {
-        **dataclasses.asdict(config), "config": config.name, "seconds": seconds,
-        "records_per_s": (large - small) / extra if extra > 0 else None,  # None: start-up noise won
+        **dataclasses.asdict(config), "config": config.name, "runs": runs,
+        "records_per_s": float(np.median(rates)) if rates else None,
+        "vs_run_step_loop": float(np.median(ratios)) if ratios else None,
         "records_per_s_with_start_up": large / seconds[large],
         "checkpoint_bytes_per_key": checkpoint_bytes / min(config.keys, large),
     }
@@ -162,9 +175,9 @@ def markdown(results: dict) -> str:
     for name, rate in results["plain"].items():
         lines.append(f"| plain loop: {name} | {rate:,.0f} | {rate / plain:.2f}x | |")
     for row in results["flink"]:
-        rate, loop = row["records_per_s"], row["run_step_loop_before"]
+        rate, loops = row["records_per_s"], [run["run_step_loop"] for run in row["runs"]]
         shown = f"{rate:,.0f}" if rate else f"n/a ({row['records_per_s_with_start_up']:,.0f} with start-up)"
-        ratio = f"{rate / loop:.2f}x (loop: {loop:,.0f})" if rate else ""
+        ratio = f"{row['vs_run_step_loop']:.2f}x (loops: {', '.join(f'{v:,.0f}' for v in loops)})" if rate else ""
         lines.append(f"| Flink {row['config']} | {shown} | {ratio} | {row['checkpoint_bytes_per_key']:,.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -175,6 +188,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small runs: a smoke test, not figures")
     parser.add_argument("--batched_models", type=Path, nargs="*", default=[],
                         help="step models of the digits network with batch 1, then N, ...: keyed loops per batch")
+    parser.add_argument("--repeat", type=int, default=1, help="(small, large) pairs per configuration: the median")
     parser.add_argument("--configs", nargs="*", choices=[config.slug for config in CONFIGS],
                         default=[config.slug for config in CONFIGS], help="Flink configurations to time")
     args = parser.parse_args()
@@ -191,11 +205,9 @@ def main() -> None:
     run_job(CONFIGS[0], 100, args.out / "jobs" / "warm-up")  # starts the JVM, which no timed run should pay for
     for config in (config for config in CONFIGS if config.slug in args.configs):
         small, large = thread_runs if config.execution_mode == "thread" else process_runs
-        loop = loop_rates(MODEL, 1, plain_steps // 4)["run_step loop"]  # the machine, just before
-        row = {**time_flink(config, small, large, args.out / "jobs"), "run_step_loop_before": loop}
+        row = time_flink(config, small, large, args.out / "jobs", args.repeat, plain_steps // 4)
         results["flink"].append(row)
-        print(f"{config.name}: {row['records_per_s'] or float('nan'):,.0f} records/s (loop just before: {loop:,.0f})",
-              flush=True)
+        print(f"{config.name}: {row['records_per_s'] or float('nan'):,.0f} records/s", flush=True)
 
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     (args.out / "results.md").write_text(markdown(results))
