@@ -77,7 +77,7 @@ flink-example: flink-java $(FLINK_VENV)/.installed
 	$(FLINK_VENV)/bin/python examples/flink_digits_job.py --out build/flink-example
 
 flink-bench: flink-java $(FLINK_VENV)/.installed
-	$(FLINK_VENV)/bin/python -m benchmarks.flink_bench --out build/flink-bench
+	$(FLINK_VENV)/bin/python -m benchmarks.flink_bench --repeat 3 --out build/flink-bench
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) $(FLINK_VENV) build demo_out .pytest_cache

@@ -81,6 +81,9 @@ class LSTMStepFunction(KeyedProcessFunction):
             "tflite_runtime", "tf"). Default: "auto".
         num_threads: interpreter threads per subtask. Default: 1.
 
+    Attributes:
+        metadata: the model's `ModelMetadata` (read when the function is built).
+
     Raises:
         tflstm.runtime.ModelError: `model` is not a step model the runtime can run.
         ValueError: a batched model, or a bad `state_ttl_ms`.
