@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from pyflink.common import Types
@@ -9,6 +11,7 @@ from pyflink.common import Types
 from jobs import FLOAT32_MODEL, INT8_MODEL
 from tflstm.flink import LSTMStepFunction, local_environment
 from tflstm.flink.environment import find_java
+from tflstm.flink import step_function
 from tflstm.flink.step_function import key_and_outputs, last_field
 from tflstm.runtime import ModelError, StreamingModel
 
@@ -51,6 +54,15 @@ def test_bad_arguments_name_what_was_expected(tmp_path):
         local_environment(tmp_path, parallelism=0)
     with pytest.raises(ValueError, match="no whitespace"):
         local_environment(tmp_path / "a b")
+
+
+def test_batched_models_are_refused(monkeypatch):
+    # No batched model can be made without TensorFlow: the loaded model claims batch 4 instead.
+    metadata = StreamingModel(FLOAT32_MODEL).metadata
+    monkeypatch.setattr(step_function, "StreamingModel", lambda *args, **kwargs: SimpleNamespace(
+        batch_size=4, metadata=metadata))
+    with pytest.raises(ValueError, match="needs a batch-1 step model; this one has batch 4"):
+        LSTMStepFunction(FLOAT32_MODEL)
 
 
 def test_a_missing_java_says_what_to_install(monkeypatch, tmp_path):

@@ -92,7 +92,7 @@ class LSTMStepFunction(KeyedProcessFunction):
 
     def __init__(
         self,
-        model: str | Path | bytes,
+        model: str | Path | bytes | bytearray | memoryview,
         *,
         preprocess: Callable[[Hashable, Any], Any] = last_field,
         postprocess: Callable[[Hashable, Any, Output], Any] = key_and_outputs,
@@ -108,7 +108,7 @@ class LSTMStepFunction(KeyedProcessFunction):
                 raise TypeError(f"`{name}` must be callable, got {type(hook).__name__}.")
         if state_ttl_ms is not None and (not isinstance(state_ttl_ms, int) or state_ttl_ms <= 0):
             raise ValueError(f"`state_ttl_ms` must be a positive int or None, got {state_ttl_ms!r}.")
-        self._source = model if isinstance(model, bytes) else str(model)
+        self._source = bytes(model) if isinstance(model, (bytes, bytearray, memoryview)) else str(model)
         self._options = {"backend": backend, "num_threads": num_threads}
         checked = StreamingModel(self._source, **self._options)  # fails here, on the client, not in the cluster
         if checked.batch_size != 1:
