@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 EDGE_VENV := .venv-edge
 FLINK_VENV := .venv-flink
-# The Flink tests (tests/flink, Java needed): `make test` runs their short form (thread mode, about 45 s:
+# The Flink tests (tests/flink, Java needed): `make test` runs their short form (thread mode, 32-42 s:
 # serial replay, int8, reset/end, default records, recovery with RocksDB); `make flink-test` runs them all
 # (both execution modes and state backends, state TTL, the example, the benchmark's smoke run).
 FLINK_PYTEST := $(FLINK_VENV)/bin/python -m pytest -q -p no:cacheprovider --basetemp=build/flink-test
