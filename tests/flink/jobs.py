@@ -80,7 +80,7 @@ class PauseAt(MapFunction):
 
 
 class FailOnceAfterCheckpoint(MapFunction):
-    """Passes record numbers through; on the first attempt, raises once a checkpoint taken past record `after` completed.
+    """Passes record numbers; on the first attempt, raises once a checkpoint taken past record `after` completed.
 
     PyFlink's thread mode cannot tell attempts apart (`get_attempt_number()`
     raises), so files mark them: `failed` holds the record number the first
@@ -105,7 +105,7 @@ class FailOnceAfterCheckpoint(MapFunction):
             Path(self.marks, "resumed").write_text(str(n))
         elif not self.restarted and n == self.after:
             self.fail_at_checkpoint = self.newest_checkpoint() + 2
-        elif self.fail_at_checkpoint is not None and n % 100 == 0 and self.newest_checkpoint() >= self.fail_at_checkpoint:
+        elif self.fail_at_checkpoint and n % 100 == 0 and self.newest_checkpoint() >= self.fail_at_checkpoint:
             Path(self.marks, "failed").write_text(str(n))
             raise RuntimeError(f"deliberate failure at record {n}, after a checkpoint taken past record {self.after}")
         self.first = False

@@ -77,7 +77,8 @@ def test_default_records_carry_the_key_and_exact_outputs(tmp_path):
     write_lines(records.map(tuple_line, output_type=Types.STRING()), tmp_path / "out")
     env.execute("tflstm-test")
     expected = serial_replay(FLOAT32_MODEL, keys=keys, steps=steps)
-    assert Counter(read_lines(tmp_path / "out")) == Counter(tuple_line((key, *y.tolist())) for (key, _), y in expected.items())
+    lines = Counter(tuple_line((key, *y.tolist())) for (key, _), y in expected.items())
+    assert Counter(read_lines(tmp_path / "out")) == lines
 
 
 @pytest.mark.slow  # sleeps 4 s
@@ -91,7 +92,8 @@ def test_idle_keys_expire_with_the_state_ttl(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("execution_mode", "state_backend"), [("thread", "rocksdb"), pytest.param("process", "hashmap", marks=pytest.mark.slow)]
+    ("execution_mode", "state_backend"),
+    [("thread", "rocksdb"), pytest.param("process", "hashmap", marks=pytest.mark.slow)],
 )
 def test_a_failure_recovers_exactly_once(tmp_path, execution_mode, state_backend):
     keys, steps = 100, 200

@@ -8,8 +8,8 @@ from benchmarks.keyed_loops import batched_rates, loop_rates
 
 
 def test_keyed_loops_report_every_loop(fixtures):
-    rates = {**loop_rates(fixtures / "step_float32.tflite", keys=16, steps=200),
-             **batched_rates([fixtures / "step_float32.tflite", fixtures / "step_b4_float32.tflite"], keys=16, steps=200)}
+    models = [fixtures / "step_float32.tflite", fixtures / "step_b4_float32.tflite"]
+    rates = {**loop_rates(models[0], keys=16, steps=200), **batched_rates(models, keys=16, steps=200)}
     assert set(rates) == {"run_step loop", "packed, 16 keys", "packed, batch 1", "packed, batch 4"}
     assert all(rate > 0 for rate in rates.values()), rates
 

@@ -71,7 +71,9 @@ def local_environment(
     Args:
         work_dir: folder for logs, temporary files and checkpoints (created).
         execution_mode: "thread" (Python functions run inside the JVM: less
-            overhead) or "process" (in separate Python workers). Default: "thread".
+            overhead) or "process" (in Python workers talking to the JVM over
+            gRPC; on this local mini-cluster, PyFlink runs them in this
+            process). Default: "thread".
         state_backend: "hashmap" (keyed state on the JVM heap) or "rocksdb"
             (on local disk, incremental checkpoints: for state larger than
             memory). Default: "hashmap".
@@ -92,15 +94,18 @@ def local_environment(
     for name, value, least in (("parallelism", parallelism, 1), ("restart_attempts", restart_attempts, 0)):
         if not isinstance(value, int) or value < least:
             raise ValueError(f"`{name}` must be an int >= {least}, got {value!r}.")
-    if checkpoint_interval_ms is not None and (not isinstance(checkpoint_interval_ms, int) or checkpoint_interval_ms < 10):
+    interval = checkpoint_interval_ms
+    if interval is not None and (not isinstance(interval, int) or interval < 10):
         raise ValueError(f"`checkpoint_interval_ms` must be an int >= 10 or None, got {checkpoint_interval_ms!r}.")
     find_java()
     work = Path(work_dir).resolve()
     if any(c.isspace() for c in str(work)):
-        raise ValueError(f"`work_dir` must have no whitespace in its path (PyFlink splits JVM_ARGS on it), got {str(work)!r}.")
+        raise ValueError(
+            f"`work_dir` must have no whitespace in its path (PyFlink splits JVM_ARGS on it), got {str(work)!r}."
+        )
     for sub in ("log", "tmp", "checkpoints"):
         (work / sub).mkdir(parents=True, exist_ok=True)
-    # Read when PyFlink launches the JVM; the JVM's children (process-mode workers) inherit them.
+    # Read by PyFlink when it launches the JVM, on its first call in this process.
     os.environ.setdefault("FLINK_LOG_DIR", str(work / "log"))
     jvm_args = os.environ.get("JVM_ARGS", "")
     if "-Djava.io.tmpdir=" not in jvm_args:
