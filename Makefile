@@ -3,9 +3,14 @@
 PYTHON ?= python3.11
 VENV := .venv
 EDGE_VENV := .venv-edge
+FLINK_VENV := .venv-flink
+# The Flink tests (tests/flink, Java needed): `make test` runs their short form (thread mode, 32-42 s:
+# serial replay, int8, reset/end, default records, recovery with RocksDB); `make flink-test` runs them all
+# (both execution modes and state backends, state TTL, the example, the benchmark's smoke run).
+FLINK_PYTEST := $(FLINK_VENV)/bin/python -m pytest -q -p no:cacheprovider --basetemp=build/flink-test
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test assets wheel bench bench-full bench-pool bench-arm fuzz soak load clean
+.PHONY: demo test assets wheel bench bench-full bench-pool bench-arm fuzz soak load flink-java flink-test flink-example flink-bench clean
 
 # The sensor demo's recordings ship inside the aeon wheel: its files only are read, so
 # it is installed without its dependencies (numba, pandas, ...).
@@ -22,6 +27,12 @@ $(VENV)/.installed: pyproject.toml
 $(EDGE_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(EDGE_VENV)
 	$(EDGE_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite-runtime,test]"
+	touch $@
+
+# Flink environment (tflstm.flink): PyFlink 2.3 (its apache-beam caps NumPy < 2.2), ai-edge-litert.
+$(FLINK_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(FLINK_VENV)
+	$(FLINK_VENV)/bin/pip install $(PIP_FLAGS) -e ".[flink,test]"
 	touch $@
 
 # Both demos (digits, then smartwatch motions) into demo_out/; each prints its wall time.
@@ -45,10 +56,11 @@ wheel: $(VENV)/.installed
 # Models and TensorFlow references for the runtime tests, which also run in the edge venv.
 FIXTURES := build/fixtures
 
-test: $(VENV)/.installed $(EDGE_VENV)/.installed
+test: $(VENV)/.installed $(EDGE_VENV)/.installed flink-java $(FLINK_VENV)/.installed
 	rm -rf $(FIXTURES) && $(VENV)/bin/python tests/make_fixtures.py $(FIXTURES)
 	TFLSTM_EDGE_PYTHON=$(abspath $(EDGE_VENV))/bin/python $(VENV)/bin/python -m pytest -q
 	$(EDGE_VENV)/bin/python -m pytest -q tests/runtime
+	$(FLINK_PYTEST) -m "not slow" tests/flink
 
 # Reliability, long forms (make test runs short ones): mutated models on both backends,
 # each case in a forked child; SIGKILLs mid-save and mid-pool (SQLite store); a million-step soak;
@@ -91,5 +103,20 @@ bench-arm: $(VENV)/.installed
 	benchmarks/arm/run.sh -m benchmarks.run --suite quick --emulated --backend litert \
 		--models_dir $(ARM_OUT)/x86_64/models --out $(ARM_OUT)/aarch64
 
+# Apache Flink (tflstm.flink) on PyFlink's local mini-cluster; needs Java 11 or 17 on this machine.
+# Logs, temporary files and checkpoints stay under build/.
+flink-java:
+	@if [ -n "$$JAVA_HOME" ]; then java="$$JAVA_HOME/bin/java"; else java="$$(command -v java)"; fi; \
+	[ -n "$$java" ] && [ -x "$$java" ] || { echo "PyFlink needs a Java 11 or 17 runtime and found none (no java on PATH, or JAVA_HOME without bin/java): install one, e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME." >&2; exit 1; }
+
+flink-test: flink-java $(FLINK_VENV)/.installed
+	$(FLINK_PYTEST) tests/flink
+
+flink-example: flink-java $(FLINK_VENV)/.installed
+	$(FLINK_VENV)/bin/python examples/flink_digits_job.py --out build/flink-example
+
+flink-bench: flink-java $(FLINK_VENV)/.installed
+	$(FLINK_VENV)/bin/python -m benchmarks.flink_bench --repeat 3 --out build/flink-bench
+
 clean:
-	rm -rf $(VENV) $(EDGE_VENV) build demo_out $(DIST) .pytest_cache
+	rm -rf $(VENV) $(EDGE_VENV) $(FLINK_VENV) build demo_out $(DIST) .pytest_cache

@@ -8,6 +8,7 @@ the zero state is the zero point.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -107,7 +108,7 @@ class StateTable:
 
 def state_nbytes(specs: Sequence[StateSpec], rows: int = 1) -> int:
     """Bytes of a packed state of `rows` streams (`pack_state`)."""
-    return sum(rows * int(np.prod(spec.shape[1:], dtype=np.int64)) * np.dtype(spec.dtype).itemsize for spec in specs)
+    return sum(rows * math.prod(spec.shape[1:]) * np.dtype(spec.dtype).itemsize for spec in specs)
 
 
 def pack_state(specs: Sequence[StateSpec], state: Mapping[str, np.ndarray], rows: int = 1) -> bytes:
@@ -130,7 +131,7 @@ def unpack_state(specs: Sequence[StateSpec], blob: bytes, rows: int = 1) -> Stat
     state, offset = {}, 0
     for spec in specs:
         dtype = np.dtype(spec.dtype).newbyteorder("<")
-        count = rows * int(np.prod(spec.shape[1:], dtype=np.int64))
+        count = rows * math.prod(spec.shape[1:])
         values = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
         state[spec.name] = values.reshape(rows, *spec.shape[1:]).astype(spec.dtype)
         offset += count * dtype.itemsize
