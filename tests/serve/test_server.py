@@ -150,8 +150,23 @@ def test_chunked_bodies_are_limited_too(server):
         chunk = b"x" * 40_000
         sock.sendall(b"POST /v1/step HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                      + b"%x\r\n%s\r\n" % (len(chunk), chunk) * 2 + b"0\r\n\r\n")
-        answer = sock.recv(65536)
+        answer = read_response(sock)
     assert answer.startswith(b"HTTP/1.1 413") and b"at most 65536 bytes" in answer
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One HTTP response: the headers, then as many body bytes as Content-Length says."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536) or b"\r\n\r\n"
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0))
+    while len(body) < length:
+        more = sock.recv(65536)
+        if not more:
+            break
+        body += more
+    return head + b"\r\n\r\n" + body
 
 
 def test_garbage_on_the_wire_does_not_hurt_the_server(server):
