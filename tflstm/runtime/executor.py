@@ -93,10 +93,10 @@ class Executor:
 
         Everything it needs is looked up here, once: after an invoke of a large
         model the CPU caches are cold and every attribute lookup on the way costs.
-        A float32 array of an accepted shape is copied straight into the input
-        buffer and checked there for NaN/Inf with a few big-integer operations
-        over its bytes (`nonfinite_masks`); anything else goes through
-        `Inputs.prepare`.
+        A float32 array of an accepted shape is copied (or normalized) straight
+        into the input buffer and checked there for NaN/Inf with a few
+        big-integer operations over its bytes (`nonfinite_masks`); anything else
+        goes through `Inputs.prepare`.
 
         Args:
             owner: the state owner to make resident before each step (None: the
@@ -106,6 +106,7 @@ class Executor:
         lock, executor, run = self.lock, self, self.run
         invoke, by_rank = self._invoke, self._by_rank
         fast, check, ndarray = self._fast, self._check_finite, np.ndarray
+        mean, std, subtract, divide = self.inputs.mean, self.inputs.std, np.subtract, np.divide
         raw, order, from_bytes = memoryview(self._flat_input).cast("B"), sys.byteorder, int.from_bytes
         exponent, carry, top = nonfinite_masks(self._flat_input.size) if fast else (0, 0, 0)
 
@@ -116,7 +117,10 @@ class Executor:
                 if fast and type(x) is ndarray and x.dtype is _FLOAT32:
                     entry = by_rank.get(x.ndim)
                     if entry is not None and x.shape == entry[0]:
-                        entry[1][...] = x
+                        if mean is None:
+                            entry[1][...] = x
+                        else:  # normalized straight into the input buffer
+                            divide(subtract(x, mean, out=entry[1]), std, out=entry[1])
                         if check and ((from_bytes(raw, order) & exponent) + carry) & top:
                             check_finite(x)
                         try:

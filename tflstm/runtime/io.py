@@ -85,10 +85,13 @@ class Inputs:
         self.allow_nonfinite = allow_nonfinite
         self.depth = spec.shape[-1]
         self._preprocess = preprocess
-        self._mean = None if normalization is None else np.asarray(normalization["mean"], np.float32)
-        self._std = None if normalization is None else np.asarray(normalization["std"], np.float32)
-        self.fast = spec.scale is None and normalization is None and preprocess is None and spec.dtype == "float32"
-        """True when a float32 array of an accepted shape is copied in as it is."""
+        self.mean = None if normalization is None else np.asarray(normalization["mean"], np.float32)
+        """float32 [depth] means to subtract, or None."""
+        self.std = None if normalization is None else np.asarray(normalization["std"], np.float32)
+        """float32 [depth] standard deviations to divide by, or None."""
+        self.fast = spec.scale is None and preprocess is None and spec.dtype == "float32"
+        """True when a float32 array of an accepted shape goes into the tensor as it is, or normalized
+        in place (`(x - mean) / std`, the same float32 operations as `convert`)."""
         multi_step = is_multi_step(spec.shape)
         self.shapes = multi_step_input_shapes(spec.shape) if multi_step else step_input_shapes(spec.shape)
         """Accepted input rank -> (shape, axes the outputs drop as the input did)."""
@@ -106,8 +109,8 @@ class Inputs:
             x = x.astype(np.float32)
         if not self.allow_nonfinite:
             check_finite(x)
-        if self._mean is not None:
-            x = (x - self._mean) / self._std
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
         if self.spec.scale is not None:
             x = quantize(x, self.spec)
         return x
