@@ -1,12 +1,11 @@
 """Plain loops over many keys' packed states: what a keyed stream processor could reach on one core.
 
-Each loop steps one model with `StreamingModel.run_step`, the way a keyed
-operator does (`tflstm.flink.LSTMStepFunction`): `run_step loop` carries one
-key's state as arrays (the floor of the per-record cost); `packed` keeps every
-key's state packed in a dict (`unpack_state` before the step, `pack_state`
-after: the state codec of Flink's keyed state); `batch N` steps N keys per
-invoke of a model converted with batch N (unpack N states, one `run_step`,
-pack N states): what an operator that batched keys would do. Loops are timed
+`run_step loop` carries one key's state as arrays through
+`StreamingModel.run_step`; `packed` keeps every key's state packed in a dict
+and steps it with `run_step_packed`, the way the keyed operator
+`tflstm.flink.LSTMStepFunction` does with Flink's keyed state; `batch N` steps
+N keys per invoke of a model converted with batch N (unpack N states, one
+`run_step`, pack N states): what an operator that batched keys would do. Loops are timed
 in alternating blocks against a baseline (`benchmarks.timing`). Runtime only:
 runs in any tflstm venv.
 
@@ -27,7 +26,7 @@ import numpy as np
 
 from benchmarks.timing import measure_alternating
 from tflstm.runtime import StreamingModel
-from tflstm.runtime.state import pack_state, unpack_state
+from tflstm.runtime.state import PackedLayout
 
 ROWS = 97
 """Distinct input rows; record n takes row n % ROWS."""
@@ -40,20 +39,24 @@ def input_rows(model: StreamingModel) -> np.ndarray:
 
 def keyed_stepper(model: StreamingModel, keys: int) -> Callable[[int], None]:
     """Call i steps `batch_size` keys (round-robin over `keys`) from their packed states, and packs them back."""
-    batch, specs, rows = model.batch_size, model.metadata.states, input_rows(model)
-    one_key = {name: value[:1] for name, value in model.zero_state().items()}
-    store = dict.fromkeys(range(keys), pack_state(specs, one_key))
+    batch, rows = model.batch_size, input_rows(model)
+    one_key = PackedLayout(model.metadata.states)
+    store = dict.fromkeys(range(keys), one_key.pack({name: value[:1] for name, value in model.zero_state().items()}))
 
-    def step(i: int) -> None:
+    def step_one(i: int) -> None:  # what LSTMStepFunction does per record
+        key = i % keys
+        _, store[key] = model.run_step_packed(rows[i % ROWS], store[key])
+
+    def step_batch(i: int) -> None:
         chosen = [(i * batch + row) % keys for row in range(batch)]
-        states = [unpack_state(specs, store[key]) for key in chosen]
-        stacked = {spec.name: np.concatenate([state[spec.name] for state in states]) for spec in specs}
+        states = [one_key.unpack(store[key]) for key in chosen]
+        stacked = {spec.name: np.concatenate([state[spec.name] for state in states]) for spec in one_key.specs}
         x = rows[[(i * batch + row) % ROWS for row in range(batch)]]
-        _, new_state = model.run_step(x if batch > 1 else x[0], stacked)
+        _, new_state = model.run_step(x, stacked)
         for row, key in enumerate(chosen):
-            store[key] = pack_state(specs, {name: value[row : row + 1] for name, value in new_state.items()})
+            store[key] = one_key.pack({name: value[row : row + 1] for name, value in new_state.items()})
 
-    return step
+    return step_one if batch == 1 else step_batch
 
 
 def carried_stepper(model: StreamingModel) -> Callable[[int], None]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tflstm.runtime import InputError, ModelError, StateError, StreamingModel
-from tflstm.runtime.executor import nonfinite_masks
+from tflstm.runtime.finite import has_nonfinite, nonfinite_masks
 
 TAMPERED = {
     "state_on_a_weight": r"states name tensors \[1, 3, 34, 36\]; the model's fused LSTM ops keep their state in",
@@ -49,19 +49,17 @@ def test_the_caller_bytes_are_never_written(fixtures, reference, backend):
     assert hashlib.sha256(content).hexdigest() == digest
 
 
-def test_nonfinite_masks_find_exactly_nan_and_inf():
-    values = np.array([0.0, -0.0, 1.5, -3e38, 3.4028235e38, 1e-45, -1e-40, 7.0], np.float32)
-    exponent, carry, top = nonfinite_masks(len(values))
-
-    def flagged(array):
-        return bool(((int.from_bytes(array.tobytes(), "little") & exponent) + carry) & top)
-
-    assert not flagged(values)
+@pytest.mark.parametrize("byteorder", ["little", "big"])
+def test_nonfinite_masks_find_exactly_nan_and_inf(byteorder):
+    dtype = np.dtype(np.float32).newbyteorder("<" if byteorder == "little" else ">")
+    values = np.array([0.0, -0.0, 1.5, -3e38, 3.4028235e38, 1e-45, -1e-40, 7.0], dtype)
+    masks = nonfinite_masks(len(values))
+    assert not has_nonfinite(values.tobytes(), masks, byteorder)
     for bad in (np.nan, np.inf, -np.inf, np.float32(np.nan) * -1):
         for position in range(len(values)):
             changed = values.copy()
             changed[position] = bad
-            assert flagged(changed), (bad, position)
+            assert has_nonfinite(changed.tobytes(), masks, byteorder), (bad, position)
 
 
 @pytest.mark.parametrize("model_name", ["step_float32.tflite", "step_int8.tflite", "step_normalized_float32.tflite"])
@@ -144,7 +142,8 @@ def test_a_removed_stream_refuses_to_be_used(fixtures, backend):
 )
 def test_threads_give_the_serial_results(fixtures, backend, model_name, streams):
     """8 threads, each stepping its own stream 10,000 times, while the main thread steps the
-    model's own state and calls run_step: every output equals a serial replay, bit for bit."""
+    model's own state and calls run_step and run_step_packed: every output and state equals a
+    serial replay, bit for bit."""
     threads, steps = 8, 10_000
     rng = np.random.default_rng(5)
     x = rng.normal(size=(threads, 64, 3)).astype(np.float32)
@@ -165,15 +164,26 @@ def test_threads_give_the_serial_results(fixtures, backend, model_name, streams)
     for worker_thread in workers:
         worker_thread.start()
     start.wait()
-    state = model.zero_state()
+    state, packed, calls = model.zero_state(), None, 0
     own_inputs = np.zeros((model.batch_size, 3), np.float32) if model.batch_size > 1 else np.zeros(3, np.float32)
     while any(t.is_alive() for t in workers):
         model.step(own_inputs + 1)
         _, state = model.run_step(own_inputs, state)
+        _, packed = model.run_step_packed(own_inputs - 1, packed)
+        calls += 1
     for worker_thread in workers:
         worker_thread.join()
     assert not errors, errors
     serial = StreamingModel(fixtures / model_name, backend=backend, streams=streams)
+    serial_state, serial_packed = serial.zero_state(), None
+    for _ in range(calls):
+        serial.step(own_inputs + 1)
+        _, serial_state = serial.run_step(own_inputs, serial_state)
+        _, serial_packed = serial.run_step_packed(own_inputs - 1, serial_packed)
+    assert packed == serial_packed
+    for name, value in serial.state.items():
+        np.testing.assert_array_equal(model.state[name], value)
+        np.testing.assert_array_equal(state[name], serial_state[name])
     for k in range(threads):
         stream = serial.stream(k)
         expected = np.stack([stream.step(x[k, t % 64]) for t in range(steps)])

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from tflstm.runtime import StateError, StreamingModel
+from tflstm.runtime import InputError, StateError, StreamingModel
 from tflstm.runtime.state_file import MAGIC, decode_state, encode_state, write_state
 
 
@@ -168,3 +168,50 @@ def test_packed_state_round_trips_and_checks_its_size(fixtures, reference, backe
         np.testing.assert_array_equal(value, model.state[name])
     with pytest.raises(StateError, match=f"holds {len(blob)} bytes, got {len(blob) - 1}"):
         unpack_state(specs, blob[:-1])
+
+
+@pytest.mark.parametrize("model_name", ["step_float32.tflite", "step_int8.tflite", "step_normalized_float32.tflite",
+                                        "step_b4_float32.tflite"])
+def test_run_step_packed_equals_run_step_and_leaves_streams_alone(fixtures, reference, backend, model_name):
+    from tflstm.runtime.state import pack_state
+
+    model = StreamingModel(fixtures / model_name, backend=backend, streams="swap")
+    specs, batch = model.metadata.states, model.batch_size
+    x = reference["x"][0] if batch == 1 else np.stack([reference["x"][s % 3] for s in range(batch)], axis=1)
+    model.step(x[0])
+    own_before, stream_before = model.state, model.stream("a").state
+    fast = portable = None  # the zero state
+    state = model.zero_state()
+    for row in x:
+        y, state = model.run_step(row, state)
+        y_fast, fast = model.run_step_packed(row, fast)
+        y_portable, portable = StreamingModel.run_step_packed(model, row, portable)  # the big-endian hosts' path
+        np.testing.assert_array_equal(y_fast, y)
+        np.testing.assert_array_equal(y_portable, y)
+        assert fast == portable == pack_state(specs, state, batch)
+    for name, value in model.state.items():
+        np.testing.assert_array_equal(value, own_before[name])
+    for name, value in model.stream("a").state.items():
+        np.testing.assert_array_equal(value, stream_before[name])
+
+
+def test_run_step_packed_refuses_bad_states_and_inputs(fixtures, reference, backend):
+    model = StreamingModel(fixtures / "step_float32.tflite", backend=backend)
+    x = reference["x"][0]
+    _, packed = model.run_step_packed(x[0], None)
+    nbytes = model.state_layout.nbytes
+    for step in (model.run_step_packed, lambda row, blob: StreamingModel.run_step_packed(model, row, blob)):
+        with pytest.raises(StateError, match=f"holds {nbytes} bytes, got {nbytes - 4}"):
+            step(x[1], packed[:-4])
+        with pytest.raises(StateError, match="must be bytes, got ndarray"):
+            step(x[1], np.frombuffer(packed, np.uint8))
+        for position, bad in ((0, np.nan), (nbytes // 4 - 1, np.inf)):
+            values = np.frombuffer(packed, "<f4").copy()
+            values[position] = bad
+            name = model.state_names[0 if position == 0 else -1]
+            with pytest.raises(StateError, match=f"State '{name}' holds non-finite values"):
+                step(x[1], values.tobytes())
+        with pytest.raises(InputError):
+            step(np.array([np.nan, 0, 0], np.float32), packed)
+    y, _ = model.run_step_packed(x[1], bytearray(packed))  # any bytes-like object
+    np.testing.assert_array_equal(y, StreamingModel.run_step_packed(model, x[1], packed)[0])

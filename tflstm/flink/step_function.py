@@ -1,9 +1,11 @@
 """`LSTMStepFunction`: a Flink `KeyedProcessFunction` that steps a tflstm step model per key.
 
 Each key's LSTM state is one bytes value in Flink's keyed `ValueState`: the
-model's state tensors packed by `tflstm.runtime.state.pack_state` (raw
-little-endian, in the metadata's state order, no header: 1,536 B per key for
-the digits float32 model, 576 B for its int8 twin). Flink checkpoints that
+model's state tensors in the packed form of `tflstm.runtime.state.PackedLayout`
+(raw little-endian, in the metadata's state order, no header: 1,536 B per key
+for the digits float32 model, 576 B for its int8 twin), stepped by
+`StreamingModel.run_step_packed`, which copies them straight into the
+interpreter and back. Flink checkpoints that
 state with the job, so a job restored from a checkpoint or savepoint resumes
 every key exactly where the checkpoint left it.
 
@@ -27,7 +29,7 @@ from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from tflstm.runtime import StreamingModel, TFLSTMError
 from tflstm.runtime.io import Output
-from tflstm.runtime.state import pack_state, state_nbytes, unpack_state
+from tflstm.runtime.state import state_nbytes
 
 
 def last_field(key: Hashable, record: Any) -> Any:
@@ -120,7 +122,6 @@ class LSTMStepFunction(KeyedProcessFunction):
         self._preprocess, self._postprocess, self._reset, self._end = preprocess, postprocess, reset, end
         self._state_ttl_ms = state_ttl_ms
         self._model: StreamingModel | None = None  # loaded per subtask in open()
-        self._zero: dict[str, np.ndarray] = {}
         self._state = None
 
     @property
@@ -149,7 +150,6 @@ class LSTMStepFunction(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._model = StreamingModel(self._source, **self._options)
-        self._zero = self._model.zero_state()
         descriptor = ValueStateDescriptor(self.state_name, Types.PICKLED_BYTE_ARRAY())
         if self._state_ttl_ms is not None:
             descriptor.enable_time_to_live(
@@ -162,17 +162,15 @@ class LSTMStepFunction(KeyedProcessFunction):
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context):
         key = ctx.get_current_key()
-        specs = self.metadata.states
         try:
             packed = None if self._reset(key, value) else self._state.value()
-            state = self._zero if packed is None else unpack_state(specs, packed)
-            y, new_state = self._model.run_step(self._preprocess(key, value), state)
+            y, new_packed = self._model.run_step_packed(self._preprocess(key, value), packed)
         except TFLSTMError as err:
             raise type(err)(f"Key {key!r}: {err}") from err
         if self._end(key, value):
             self._state.clear()
         else:
-            self._state.update(pack_state(specs, new_state))
+            self._state.update(new_packed)
         result = self._postprocess(key, value, y)
         if result is not None:
             yield result

@@ -12,9 +12,11 @@ An interpreter is not thread-safe: whoever calls `run`, `run_prepared`,
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,10 +24,13 @@ import numpy as np
 from tflstm.format import StateSpec
 from tflstm.runtime.backend import Engine
 from tflstm.runtime.errors import ModelError
+from tflstm.runtime.finite import nonfinite_masks
 from tflstm.runtime.io import Inputs, Outputs, check_finite, drop_axes
-from tflstm.runtime.state import State
+from tflstm.runtime.state import PackedLayout, State, zero_state
 
 _FLOAT32 = np.dtype(np.float32)
+HELD: AbstractContextManager[Any] = contextlib.nullcontext()
+"""`bind_step`'s lock for callers that hold the executor's lock already."""
 
 
 class Resident(Protocol):
@@ -88,7 +93,12 @@ class Executor:
         """
         return self.run_prepared(*self.inputs.prepare(x))
 
-    def bind_step(self, owner: Resident | None = None, make_resident: Callable[[], None] | None = None) -> Callable[[Any], Any]:
+    def bind_step(
+        self,
+        owner: Resident | None = None,
+        make_resident: Callable[[], None] | None = None,
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> Callable[[Any], Any]:
         """The hot path: a function stepping one call (a time step, or a chunk) under `lock`, bound once.
 
         Everything it needs is looked up here, once: after an invoke of a large
@@ -102,8 +112,10 @@ class Executor:
             owner: the state owner to make resident before each step (None: the
                 state in the buffers is the caller's, e.g. an own interpreter).
             make_resident: called (lock held) when `owner` is not resident.
+            lock: taken around each step. Default: `self.lock`; `HELD` for a
+                caller that holds `self.lock` already.
         """
-        lock, executor, run = self.lock, self, self.run
+        lock, executor, run = self.lock if lock is None else lock, self, self.run
         invoke, by_rank = self._invoke, self._by_rank
         fast, check, ndarray = self._fast, self._check_finite, np.ndarray
         mean, std, subtract, divide = self.inputs.mean, self.inputs.std, np.subtract, np.divide
@@ -131,6 +143,36 @@ class Executor:
                 return run(x)
 
         return step
+
+    def bind_packed_step(self, layout: PackedLayout) -> Callable[[Any, bytes | None], tuple[Any, bytes]]:
+        """A function stepping one call from a packed state (`PackedLayout`), returning (y, new packed state).
+
+        The packed bytes are copied straight into the state buffers and back out
+        (one copy each way when the state tensors lie in `layout`'s order in one
+        span), with no arrays made per call. Needs a little-endian host, the
+        packed form's byte order. The step starts from the zero state when the
+        packed state is None; a packed state is `check`ed first (size, NaN/Inf).
+        """
+        if sys.byteorder != "little":
+            raise ValueError("Packed states are little-endian: step them with run_step on this host.")
+        lock, release, step = self.lock, self.release, self.bind_step(lock=HELD)
+        buffers = [memoryview(view.reshape(-1).view(np.uint8)) for view in self.state_views]
+        in_order = self.state_span is not None and self.state_offsets == [start for _, start, _ in layout.segments]
+        targets = [memoryview(self.state_span)] if in_order else buffers
+        slices = [slice(0, layout.nbytes)] if in_order else [slice(start, start + size) for _, start, size in layout.segments]
+        parts = list(zip(targets, slices))
+        check, zero = layout.check, memoryview(layout.pack(zero_state(layout.specs, layout.rows)))
+
+        def step_packed(x: Any, packed: bytes | None) -> tuple[Any, bytes]:
+            raw = zero if packed is None else check(packed)
+            with lock:
+                release()
+                for target, part in parts:
+                    target[:] = raw[part]
+                y = step(x)
+                return y, b"".join(targets) if len(targets) > 1 else bytes(targets[0])
+
+        return step_packed
 
     def run_prepared(self, prepared: np.ndarray, axes: tuple[int, ...]) -> Any:
         """`run` for an input `Inputs.prepare` made: (array of the input tensor's shape, axes outputs drop)."""
@@ -176,21 +218,6 @@ class Executor:
 
 def _refused(err: RuntimeError) -> ModelError:
     return ModelError(f"The interpreter failed to run the model: {err}")
-
-
-def nonfinite_masks(count: int) -> tuple[int, int, int]:
-    """Masks that find a NaN or Inf among `count` float32 values read as one native-order integer v.
-
-    A float32 is NaN or infinite when its 8 exponent bits are all ones. For each
-    32-bit lane, (v & exponent) + carry sets the lane's top bit exactly then (and
-    never carries into the next lane), so `((v & exponent) + carry) & top` is
-    non-zero iff some value is not finite.
-    """
-
-    def repeated(lane: int) -> int:
-        return int.from_bytes(np.full(count, lane, np.uint32).tobytes(), sys.byteorder)
-
-    return repeated(0x7F800000), repeated(0x00800000), repeated(0x80000000)
 
 
 def _contiguous_span(views: Sequence[np.ndarray]) -> tuple[np.ndarray | None, list[int]]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from tflstm.format import StateSpec
 from tflstm.runtime.errors import StateError
+from tflstm.runtime.finite import has_nonfinite, nonfinite_masks
 
 State = dict[str, np.ndarray]
 
@@ -108,31 +109,96 @@ class StateTable:
 
 def state_nbytes(specs: Sequence[StateSpec], rows: int = 1) -> int:
     """Bytes of a packed state of `rows` streams (`pack_state`)."""
-    return sum(rows * math.prod(spec.shape[1:]) * np.dtype(spec.dtype).itemsize for spec in specs)
+    return PackedLayout(specs, rows).nbytes
 
 
 def pack_state(specs: Sequence[StateSpec], state: Mapping[str, np.ndarray], rows: int = 1) -> bytes:
-    """A checked state as raw little-endian bytes, the tensors in `specs` order.
-
-    The compact form for state stores that keep the model's identity elsewhere
-    (a key-value store, Flink's keyed state): no names, no header, no checksum.
-    """
-    checked = check_state(specs, state, rows)
-    return b"".join(
-        np.ascontiguousarray(checked[spec.name], dtype=np.dtype(spec.dtype).newbyteorder("<")).tobytes() for spec in specs
-    )
+    """A checked state as raw little-endian bytes, the tensors in `specs` order (see `PackedLayout`)."""
+    return PackedLayout(specs, rows).pack(state)
 
 
 def unpack_state(specs: Sequence[StateSpec], blob: bytes, rows: int = 1) -> State:
-    """Inverse of `pack_state`; StateError unless `blob` has exactly the packed size."""
-    expected = state_nbytes(specs, rows)
-    if len(blob) != expected:
-        raise StateError(f"A packed state of this model holds {expected} bytes, got {len(blob)}.")
-    state, offset = {}, 0
-    for spec in specs:
+    """Inverse of `pack_state`; StateError unless `blob` is a packed state of `specs` (see `PackedLayout.check`)."""
+    return PackedLayout(specs, rows).unpack(blob)
+
+
+class PackedLayout:
+    """The packed form of a model's state: raw little-endian bytes, the tensors in `specs` order.
+
+    The compact form for state stores that keep the model's identity elsewhere
+    (a key-value store, Flink's keyed state): no names, no header, no checksum.
+    Build one per model and reuse it: `pack_state`/`unpack_state` build one per call.
+
+    Attributes:
+        specs: the state tensors, in packed order.
+        rows: streams per packed state.
+        segments: per state tensor, (spec, byte offset, byte count) in the packed bytes.
+        nbytes: bytes of one packed state.
+    """
+
+    def __init__(self, specs: Sequence[StateSpec], rows: int = 1) -> None:
+        self.specs, self.rows = tuple(specs), rows
+        self.segments: list[tuple[StateSpec, int, int]] = []
+        offset = 0
+        for spec in self.specs:
+            size = rows * math.prod(spec.shape[1:]) * np.dtype(spec.dtype).itemsize
+            self.segments.append((spec, offset, size))
+            offset += size
+        self.nbytes = offset
+        floats = [segment for segment in self.segments if np.dtype(segment[0].dtype).kind == "f"]
+        self._other_floats = [segment for segment in floats if segment[0].dtype != "float32"]
+        runs: list[tuple[list[StateSpec], int, int]] = []  # float32 segments, neighbours merged: one check each
+        for spec, start, size in (segment for segment in floats if segment[0].dtype == "float32"):
+            if runs and runs[-1][1] + runs[-1][2] == start:
+                runs[-1] = (runs[-1][0] + [spec], runs[-1][1], runs[-1][2] + size)
+            else:
+                runs.append(([spec], start, size))
+        self._float32 = [(specs, start, size, nonfinite_masks(size // 4)) for specs, start, size in runs]
+
+    def check(self, blob: bytes | bytearray | memoryview) -> memoryview:
+        """`blob` as a byte view, checked to be a packed state of this layout with no NaN or Inf in it.
+
+        Raises:
+            StateError: not bytes, the wrong size, or a non-finite value.
+        """
+        if not isinstance(blob, (bytes, bytearray, memoryview)):
+            raise StateError(f"A packed state must be bytes, got {type(blob).__name__}.")
+        raw = memoryview(blob).cast("B")
+        if raw.nbytes != self.nbytes:
+            raise StateError(f"A packed state of this model holds {self.nbytes} bytes, got {raw.nbytes}.")
+        for specs, start, size, masks in self._float32:
+            if has_nonfinite(raw[start : start + size], masks, "little"):
+                self._refuse_nonfinite([spec for spec in specs if not self._finite(raw, spec)][0])
+        for spec, _, _ in self._other_floats:
+            if not self._finite(raw, spec):
+                self._refuse_nonfinite(spec)
+        return raw
+
+    def pack(self, state: Mapping[str, np.ndarray]) -> bytes:
+        """`state` (checked: names, shapes, dtypes, finite) as packed bytes."""
+        checked = check_state(self.specs, state, self.rows)
+        return b"".join(
+            np.ascontiguousarray(checked[spec.name], dtype=np.dtype(spec.dtype).newbyteorder("<")).tobytes()
+            for spec in self.specs
+        )
+
+    def unpack(self, blob: bytes | bytearray | memoryview) -> State:
+        """The state packed in `blob` (`check`ed first), by name, in native byte order."""
+        raw = self.check(blob)
+        return {
+            spec.name: self._values(raw, spec, start, size).reshape(self.rows, *spec.shape[1:]).astype(spec.dtype)
+            for spec, start, size in self.segments
+        }
+
+    @staticmethod
+    def _values(raw: memoryview, spec: StateSpec, start: int, size: int) -> np.ndarray:
         dtype = np.dtype(spec.dtype).newbyteorder("<")
-        count = rows * math.prod(spec.shape[1:])
-        values = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
-        state[spec.name] = values.reshape(rows, *spec.shape[1:]).astype(spec.dtype)
-        offset += count * dtype.itemsize
-    return state
+        return np.frombuffer(raw, dtype, size // dtype.itemsize, start)
+
+    def _finite(self, raw: memoryview, spec: StateSpec) -> bool:
+        _, start, size = self.segments[self.specs.index(spec)]
+        return bool(np.isfinite(self._values(raw, spec, start, size)).all())
+
+    @staticmethod
+    def _refuse_nonfinite(spec: StateSpec) -> None:
+        raise StateError(f"State {spec.name!r} holds non-finite values (NaN or Inf): it would poison every step.")
