@@ -3,11 +3,11 @@
 `run_step loop` carries one key's state as arrays through
 `StreamingModel.run_step`; `packed` keeps every key's state packed in a dict
 and steps it with `run_step_packed`, the way the keyed operator
-`tflstm.flink.LSTMStepFunction` does with Flink's keyed state; `batch N` steps
-N keys per invoke of a model converted with batch N (unpack N states, one
-`run_step`, pack N states): what an operator that batched keys would do. Loops are timed
-in alternating blocks against a baseline (`benchmarks.timing`). Runtime only:
-runs in any tflstm venv.
+`tflstm.flink.LSTMStepFunction` does with Flink's keyed state; `batch N`
+steps N keys per invoke of a model converted with batch N (unpack N states,
+one `run_step`, pack N states): what an operator that batched keys would do.
+Loops are timed in alternating blocks against a baseline (`benchmarks.timing`).
+Runtime only: runs in any tflstm venv.
 
 Example (models converted with batch 1, 8 and 64, see `make demo` and
 `converters.tflstm_convert --step_batch_sizes=1,8,64`):

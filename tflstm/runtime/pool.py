@@ -36,7 +36,7 @@ import numpy as np
 
 from tflstm.runtime.errors import StateError
 from tflstm.runtime.model import StreamingModel
-from tflstm.runtime.state import pack_state, state_nbytes, unpack_state
+from tflstm.runtime.state import PackedLayout
 from tflstm.runtime.store import Key, StateStore, StoredState, check_key, open_store
 from tflstm.runtime.streams import Stream
 
@@ -174,9 +174,9 @@ class StreamPool:
         self.model = model
         self.max_resident = max_resident
         self.idle_ttl = idle_ttl
-        self._specs = model.metadata.states
+        self._layout = PackedLayout(model.metadata.states)  # one stream's state (a row of a batched model)
         self._fingerprint = model.metadata.fingerprint
-        self._store, self._owns_store = open_store(store, state_nbytes(self._specs))
+        self._store, self._owns_store = open_store(store, self._layout.nbytes)
         self._preprocess, self._postprocess = preprocess, postprocess
         self._spill_batch = spill_batch
         self._lock = threading.Lock()
@@ -387,7 +387,7 @@ class StreamPool:
             if state is None:
                 slot.reset()
             else:
-                slot.state = unpack_state(self._specs, state)
+                slot.state = self._layout.unpack(state)
             entry.dirty = pending is not _ABSENT  # an unwritten state: the store does not have it yet
         except BaseException:
             entry.live = False
@@ -419,7 +419,7 @@ class StreamPool:
         from `_finite`: one key's NaN must never stop the others' writes.
         """
         try:
-            return pack_state(self._specs, entry.slot.state)
+            return self._layout.pack(entry.slot.state)
         except StateError:  # only non-finite values fail here: names, shapes and dtypes are the slot's own
             log.warning("StreamPool: key %r had a non-finite state; it was reset to the zero state.", key)
             entry.slot.reset()
