@@ -11,7 +11,7 @@ Sections, on one model (default: the digits float32 step model, 1,536 state byte
   threads    pool throughput with 1, 2 and 8 threads, each stepping its own keys
   idle       bytes per idle stream: resident (own-interpreter slot and swap slot, RSS), in the store
   server     `python -m tflstm.serve` under `--clients` loopback clients (benchmarks.serve_load):
-             closed loop (saturation) and open loop at `--rate` requests/s per client
+             closed loop (saturation), then open loop at each `--rate` (requests/s per client)
 
 Writes results.json and results.md into --out and prints the table. Exits non-zero if a
 correctness check failed (outputs against a replay, non-200 answers); speed and memory
@@ -46,7 +46,8 @@ _MODEL = flags.DEFINE_string("model", str(ROOT / "android_assets" / "digits_step
 _SUITE = flags.DEFINE_enum("suite", "full", ["quick", "full"], "quick: small sizes (CI smoke run).")
 _OUT = flags.DEFINE_string("out", "build/bench-pool", "Output folder.")
 _SECTIONS = flags.DEFINE_list("sections", ["churn", "resident", "threads", "idle", "server"], "Sections to run.")
-_RATE = flags.DEFINE_float("rate", 10.0, "Open-loop requests per second per server client.")
+_RATES = flags.DEFINE_multi_float("rate", [10.0, 40.0], "Open-loop requests per second per server client: one run "
+                                  "per --rate.", lower_bound=0.001)
 
 SUITES = {
     "full": {"keys": 100_000, "max_resident": 1000, "passes": 2, "resident_keys": 64, "resident_steps": 20_000,
@@ -222,9 +223,9 @@ def idle(model_path: str, keys: int) -> dict:
             "not_resident_memory_bytes": 0}
 
 
-def server(model_path: str, clients: int, steps: int, rate: float) -> list[dict]:
-    """The loopback load test, closed loop and open loop."""
-    return [serve_load.run(model_path, clients, steps), serve_load.run(model_path, clients, steps, rate)]
+def server(model_path: str, clients: int, steps: int, rates: list[float]) -> list[dict]:
+    """The loopback load test, closed loop, then open loop at each rate per client."""
+    return [serve_load.run(model_path, clients, steps, rate) for rate in (None, *rates)]
 
 
 def markdown(results: dict) -> str:
@@ -259,7 +260,8 @@ def markdown(results: dict) -> str:
         lines += ["| server load | clients x steps | req/s | p50 ms | p90 ms | p99 ms | server CPU us/req | errors | keys wrong |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for s in results["server"]:
-            mode = "closed loop" if s["rate_per_client"] is None else f"open loop, {s['rate_per_client']:g}/s per client"
+            mode = ("closed loop" if s["rate_per_client"] is None
+                    else f"open loop, {s['rate_per_client']:g}/s per client ({s['clients'] * s['rate_per_client']:,.0f}/s)")
             lines.append(f"| {mode} | {s['clients']} x {s['steps']} | {s['requests_per_second']:,.0f} | {s['p50_ms']} | "
                          f"{s['p90_ms']} | {s['p99_ms']} | {s['server_cpu_us_per_request']} | {s['non_200']} | "
                          f"{s['keys_mismatched']} |")
@@ -282,7 +284,7 @@ def main(argv: list[str]) -> int:
     if "idle" in sections:
         results["idle"] = idle(model_path, suite["idle_keys"])
     if "server" in sections:
-        results["server"] = server(model_path, suite["clients"], suite["client_steps"], _RATE.value)
+        results["server"] = server(model_path, suite["clients"], suite["client_steps"], _RATES.value)
     out = Path(_OUT.value)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
