@@ -49,5 +49,6 @@ def test_pool_benchmark_quick_form_runs_and_checks_itself(tmp_path):
     assert results["resident"]["pool_vs_run_step_rate"] > 0
     assert [row["threads"] for row in results["threads"]] == [1, 2, 8]
     assert results["idle"]["resident_swap_bytes"] > 0 and results["idle"]["stored_bytes"] > 1536
-    assert [s["non_200"] + s["keys_mismatched"] for s in results["server"]] == [0, 0]
+    assert [s["rate_per_client"] for s in results["server"]] == [None, 10.0, 40.0]  # closed loop, then each --rate
+    assert [s["non_200"] + s["keys_mismatched"] for s in results["server"]] == [0, 0, 0]
     assert "| closed loop |" in (tmp_path / "results.md").read_text()
