@@ -5,9 +5,9 @@ model's state tensors in the packed form of `tflstm.runtime.state.PackedLayout`
 (raw little-endian, in the metadata's state order, no header: 1,536 B per key
 for the digits float32 model, 576 B for its int8 twin), stepped by
 `StreamingModel.run_step_packed`, which copies them straight into the
-interpreter and back. Flink checkpoints that
-state with the job, so a job restored from a checkpoint or savepoint resumes
-every key exactly where the checkpoint left it.
+interpreter and back. Flink checkpoints that state with the job, so a job
+restored from a checkpoint or savepoint resumes every key exactly where the
+checkpoint left it.
 
 The state is declared `Types.PICKLED_BYTE_ARRAY()`: `PRIMITIVE_ARRAY(BYTE)`
 state breaks in PyFlink's thread mode. Its name carries the model's weights
