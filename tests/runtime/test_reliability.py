@@ -11,6 +11,8 @@ import pytest
 from tflstm.runtime import InputError, ModelError, StateError, StreamingModel
 from tflstm.runtime.finite import has_nonfinite, nonfinite_masks
 
+from conftest import ROOT
+
 TAMPERED = {
     "state_on_a_weight": r"states name tensors \[1, 3, 34, 36\]; the model's fused LSTM ops keep their state in",
     "state_on_a_scratch_tensor": r"states name tensors \[3, 34, 35, 36\]",
@@ -76,6 +78,28 @@ def test_nan_and_inf_are_refused_and_the_state_kept(fixtures, reference, backend
             model.step(x.reshape(shape))
         for name, value in model.state.items():
             np.testing.assert_array_equal(value, before[name])
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in divide:RuntimeWarning")  # the hot path's numpy warning
+@pytest.mark.parametrize("as_list", [False, True])  # the hot path, and Inputs.prepare
+def test_finite_inputs_that_normalization_overflows_are_refused(fixtures, reference, backend, as_list):
+    model = StreamingModel(fixtures / "step_normalized_float32.tflite", backend=backend)  # std 0.5 for feature 1
+    model.step(reference["x"][0, 0])
+    before = model.state
+    x = reference["x"][0, 1].copy()
+    x[1] = 3e38  # finite, but (3e38 + 1) / 0.5 is not
+    with pytest.raises(InputError, match=r"normalizing it .* overflows float32 at positions \[\(1,\)\]"):
+        model.step(x.tolist() if as_list else x)
+    for name, value in model.state.items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_zero_mean_normalization_equals_the_general_path(backend):
+    model = StreamingModel(ROOT / "android_assets" / "digits_step_float32.tflite", backend=backend)
+    general = StreamingModel(ROOT / "android_assets" / "digits_step_float32.tflite", backend=backend)
+    assert not np.any(model.metadata.normalization["mean"])  # pixels / 16: the hot path only divides
+    for row in np.random.default_rng(3).integers(0, 17, size=(24, 8)).astype(np.float32):
+        np.testing.assert_array_equal(model.step(row), general.step(row.tolist()))  # a list: (x - mean) / std
 
 
 def test_nonfinite_inputs_pass_when_allowed(fixtures, backend):

@@ -25,7 +25,7 @@ from tflstm.format import StateSpec
 from tflstm.runtime.backend import Engine
 from tflstm.runtime.errors import ModelError
 from tflstm.runtime.finite import nonfinite_masks
-from tflstm.runtime.io import Inputs, Outputs, check_finite, drop_axes
+from tflstm.runtime.io import Inputs, Outputs, check_finite, check_finite_normalized, drop_axes
 from tflstm.runtime.state import PackedLayout, State, zero_state
 
 _FLOAT32 = np.dtype(np.float32)
@@ -103,10 +103,10 @@ class Executor:
 
         Everything it needs is looked up here, once: after an invoke of a large
         model the CPU caches are cold and every attribute lookup on the way costs.
-        A float32 array of an accepted shape is copied (or normalized) straight
-        into the input buffer and checked there for NaN/Inf with a few
-        big-integer operations over its bytes (`nonfinite_masks`); anything else
-        goes through `Inputs.prepare`.
+        A float32 array of an accepted shape is copied (or normalized: one
+        division when the means are all 0) straight into the input buffer and
+        checked there for NaN/Inf with a few big-integer operations over its
+        bytes (`nonfinite_masks`); anything else goes through `Inputs.prepare`.
 
         Args:
             owner: the state owner to make resident before each step (None: the
@@ -118,7 +118,8 @@ class Executor:
         lock, executor, run = self.lock if lock is None else lock, self, self.run
         invoke, by_rank = self._invoke, self._by_rank
         fast, check, ndarray, float32 = self._fast, self._check_finite, np.ndarray, _FLOAT32
-        mean, std, subtract, divide = self.inputs.mean, self.inputs.std, np.subtract, np.divide
+        std, subtract, divide = self.inputs.std, np.subtract, np.divide
+        mean = self.inputs.mean if self.inputs.mean is not None and self.inputs.mean.any() else None  # x - 0 is x
         raw, order, from_bytes = memoryview(self._flat_input).cast("B"), sys.byteorder, int.from_bytes
         exponent, carry, top = nonfinite_masks(self._flat_input.size) if fast else (0, 0, 0)
         usual_shape, usual_buffer, usual_output = by_rank[min(by_rank)]  # [depth] for a step model
@@ -136,12 +137,15 @@ class Executor:
                         if entry is None or shape != entry[0]:
                             return run(x)
                         _, buffer, output = entry
-                    if mean is None:
+                    if std is None:
                         buffer[...] = x
-                    else:  # normalized straight into the input buffer
+                    elif mean is None:  # normalized straight into the input buffer
+                        divide(x, std, out=buffer)
+                    else:
                         divide(subtract(x, mean, out=buffer), std, out=buffer)
                     if check and ((from_bytes(raw, order) & exponent) + carry) & top:
                         check_finite(x)
+                        check_finite_normalized(buffer)  # numpy warned of the overflow too: errstate costs a step
                     try:
                         invoke()
                     except RuntimeError as err:

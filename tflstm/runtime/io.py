@@ -110,7 +110,10 @@ class Inputs:
         if not self.allow_nonfinite:
             check_finite(x)
         if self.mean is not None:
-            x = (x - self.mean) / self.std
+            with np.errstate(over="ignore"):  # refused just below
+                x = (x - self.mean) / self.std
+            if not self.allow_nonfinite:
+                check_finite_normalized(x)
         if self.spec.scale is not None:
             x = quantize(x, self.spec)
         return x
@@ -143,6 +146,17 @@ class Inputs:
             shape = next((list(np.shape(x)) for x in xs if np.shape(x) != (self.depth,)), "ragged")
             raise InputError(f"`x` of a row stream must be one time step of shape [{self.depth}], got {shape}.")
         return self.convert(stacked)
+
+
+def check_finite_normalized(normalized: np.ndarray) -> None:
+    """InputError if finite features became NaN or infinite when normalized ((x - mean) / std overflowed)."""
+    bad = ~np.isfinite(normalized)
+    if bad.any():
+        positions = [tuple(int(i) for i in where) for where in np.argwhere(bad)[:5]]
+        raise InputError(
+            f"`x` is finite but normalizing it ((x - mean) / std, the model's normalization) overflows float32 "
+            f"at positions {positions}: values that large are not sensor readings this model was trained on."
+        )
 
 
 def as_array(x: Any) -> np.ndarray:
