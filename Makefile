@@ -86,6 +86,7 @@ bench: $(VENV)/.installed
 
 bench-full: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.run --suite full --out build/bench-full
+	$(VENV)/bin/python -m benchmarks.one_model --models_dir build/bench-full/models
 
 # Keyed streams (benchmarks/pool_bench.py): 100,000 keys through a pool of 1,000 on SQLite, pool vs
 # run_step, threads, bytes per idle stream, the server at 64 loopback clients. About 4 minutes.

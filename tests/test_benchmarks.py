@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,16 @@ def test_quick_suite_produces_every_method_within_tolerance(tmp_path):
     assert {r["quantization"] for r in rows if r["method"] == "tflstm_step"} == {"float32", "dynamic", "int8"}
     assert (tmp_path / "results.md").read_text().count("| S |") == len(rows)
     assert list(tmp_path.glob("latency_S_t1.png"))
+    one_model = subprocess.run(  # the per-process runner, on the suite's S model and the digits asset
+        [sys.executable, "-m", "benchmarks.one_model", f"--models_dir={tmp_path / 'models'}", "--sizes=S",
+         "--processes=1", "--steps=200"], cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert one_model.returncode == 0, one_model.stderr[-3000:]
+    table = one_model.stdout.splitlines()
+    assert [line.split(" | ")[0] for line in table[2:]] == ["| S", "| digits (pixels / 16 in the metadata)"]
+    for line in table[2:]:
+        cells = line.strip("| ").split(" | ")[1:]  # a ratio range per variant, e.g. 1.02-1.05x
+        assert len(cells) == 4 and all(re.fullmatch(r"\d+\.\d\d-\d+\.\d\dx", cell) for cell in cells), line
 
 
 def test_pool_benchmark_quick_form_runs_and_checks_itself(tmp_path):
