@@ -41,7 +41,7 @@ _CHILD = flags.DEFINE_string("child", None, "Internal: time this model in this p
 
 def inputs(model_path: Path) -> np.ndarray:
     """float32 [STREAMS, time, depth]: the reference inputs of a benchmark model, or raw digit images."""
-    if model_path == DIGITS:
+    if model_path.resolve() == DIGITS:
         from sklearn.datasets import load_digits  # the demo extra
 
         return load_digits().images[:STREAMS].astype(np.float32)
