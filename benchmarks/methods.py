@@ -72,8 +72,8 @@ class TflstmStreams:
     `xs` is [streams, steps, depth]; call i steps stream i % N with its sample i // N.
     """
 
-    def __init__(self, path: Path, xs: np.ndarray, backend: str = "auto", threads: int = 1) -> None:
-        self.model = StreamingModel(path, backend=backend, num_threads=threads)
+    def __init__(self, path: Path, xs: np.ndarray, backend: str = "auto", threads: int = 1, streams: str = "auto") -> None:
+        self.model = StreamingModel(path, backend=backend, num_threads=threads, streams=streams)
         self.name = f"tflstm_streams_{len(xs)}"
         self._streams = [self.model.stream(k) for k in range(len(xs))]
         self.count = len(self._streams)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,6 @@ from absl import app, flags
 
 from benchmarks import methods
 from benchmarks.timing import measure_alternating
-from tflstm.runtime import StreamingModel
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "android_assets" / "digits_step_float32.tflite"
@@ -49,25 +47,15 @@ def inputs(model_path: Path) -> np.ndarray:
         return np.resize(npz["x"].astype(np.float32), (STREAMS, *npz["x"].shape[1:]))
 
 
-def round_robin(model_path: Path, xs: np.ndarray, mode: str) -> Callable[[int], object]:
-    """Call i steps stream i % STREAMS with its next sample."""
-    model = StreamingModel(model_path, streams=mode)
-    streams = [model.stream(k) for k in range(STREAMS)]
-    steps = xs.shape[1]
-    return lambda i: streams[i % STREAMS].step(xs[i % STREAMS, (i // STREAMS) % steps])
-
-
 def time_here(model_path: Path, steps: int) -> dict[str, float]:
     """Each variant's median over the bare loop's, measured alternately in this process."""
     xs = inputs(model_path)
     bare = methods.BareInvoke(model_path, xs[0])
-    checked, unchecked = StreamingModel(model_path), StreamingModel(model_path, allow_nonfinite=True)
-    length = xs.shape[1]
     functions = (
-        lambda i: checked.step(xs[0, i % length]),
-        lambda i: unchecked.step(xs[0, i % length]),
-        round_robin(model_path, xs, "swap"),
-        round_robin(model_path, xs, "interpreter"),
+        methods.TflstmStep(model_path, xs[0]).step,
+        methods.TflstmStep(model_path, xs[0], check_inputs=False).step,
+        methods.TflstmStreams(model_path, xs, streams="swap").step,
+        methods.TflstmStreams(model_path, xs, streams="interpreter").step,
     )
     ratios = {}
     for name, function in zip(VARIANTS, functions):

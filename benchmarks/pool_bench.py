@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import resource
 import sys
 import tempfile
 import threading
@@ -37,9 +36,9 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import serve_load
-from benchmarks.timing import measure_alternating
+from benchmarks.timing import measure_alternating, rss_kib
 from tflstm.runtime import SQLiteStore, StreamingModel, StreamPool
-from tflstm.runtime.state import pack_state, state_nbytes, unpack_state
+from tflstm.runtime.state import PackedLayout, state_nbytes
 
 ROOT = Path(__file__).resolve().parent.parent
 _MODEL = flags.DEFINE_string("model", str(ROOT / "android_assets" / "digits_step_float32.tflite"), "Step model.")
@@ -60,8 +59,7 @@ TARGETS = {"rss_growth_mib": 50, "store_ratio": 2.0, "resident_ratio": 0.8, "p50
 
 def rss_mib() -> float:
     """Resident memory of this process (Linux), MiB."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+    return rss_kib() / 1024
 
 
 def inputs_for(depth: int, count: int, seed: int = 0) -> np.ndarray:
@@ -113,7 +111,7 @@ def check_keys(model_path: str, store: Path, keys: np.ndarray, passes: int) -> i
     """Keys whose stored state differs from a serial replay of their `passes` steps."""
     replay = StreamingModel(model_path, streams="swap")
     xs = inputs_for(replay.input_depth, 1024)
-    specs = replay.metadata.states
+    layout = PackedLayout(replay.metadata.states)
     opened = SQLiteStore(store)
     try:
         wrong = 0
@@ -122,7 +120,7 @@ def check_keys(model_path: str, store: Path, keys: np.ndarray, passes: int) -> i
             for done in range(passes):
                 stream.step(xs[(int(key) + done) % 1024])
             stored = opened.read(int(key))
-            wrong += stored is None or pack_state(specs, stream.state) != pack_state(specs, unpack_state(specs, stored.state))
+            wrong += stored is None or layout.pack(stream.state) != layout.pack(layout.unpack(stored.state))
             replay.remove_stream(int(key))
         return wrong
     finally:

@@ -45,7 +45,7 @@ from absl import flags
 from benchmarks import methods
 from benchmarks.models import SIZES, ModelFiles
 from benchmarks.report import Row, plot, table
-from benchmarks.timing import measure, measure_alternating
+from benchmarks.timing import measure, measure_alternating, rss_kib
 from tflstm.cli import absl_app
 from tflstm.format import TOLERANCES
 
@@ -71,14 +71,6 @@ SUITES = {
 STREAMS = 64
 CHECK_STEPS = 24
 SLOW_PEERS = ("keras3_stateful", "tfkeras_stateful")
-
-
-def _rss_kib() -> float:
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * resource.getpagesize() / 1024
-    except OSError:  # not Linux
-        return float("nan")
 
 
 def _flat(y) -> np.ndarray:
@@ -146,7 +138,7 @@ def bench_size(size: str, files: ModelFiles, suite: dict, threads: int, weights:
         if not path.exists():
             continue
         size_bytes = path.stat().st_size
-        before = _rss_kib()
+        before = rss_kib()
         bare = methods.BareInvoke(path, x[0], backend, threads)
         bare_error = single_stream_error(bare.step, bare.reset, y)
         ours = methods.TflstmStep(path, x[0], backend, threads)
@@ -156,7 +148,7 @@ def bench_size(size: str, files: ModelFiles, suite: dict, threads: int, weights:
                                   max_abs_error=bare_error, tolerance=TOLERANCES[quantize]), bare_latency))
         rows.append(timed_row(
             Row(ours.name, size, quantize, threads, file_bytes=size_bytes, max_abs_error=ours_error,
-                tolerance=TOLERANCES[quantize], rss_growth_kib=_rss_kib() - before),
+                tolerance=TOLERANCES[quantize], rss_growth_kib=rss_kib() - before),
             ours_latency, bare_latency, "bare_invoke"))
         log.info("%s %-8s step %.2f us, bare %.2f us (x%.3f), error %.1e", size, quantize,
                  ours_latency.median_us, bare_latency.median_us, rows[-1].ratio, ours_error)
@@ -167,13 +159,13 @@ def bench_size(size: str, files: ModelFiles, suite: dict, threads: int, weights:
                 Row(unchecked.name, size, quantize, threads, max_abs_error=single_stream_error(unchecked.step, unchecked.reset, y),
                     tolerance=TOLERANCES[quantize], note="allow_nonfinite=True: no NaN/Inf check"),
                 latency, base, "bare_invoke"))
-            before = _rss_kib()
+            before = rss_kib()
             streams = methods.TflstmStreams(path, x[:STREAMS], backend, threads)
             error = streams_error(streams, y)
             latency, base = measure_alternating(streams.step, bare.step, steps, warmup)
             rows.append(timed_row(
                 Row(streams.name, size, quantize, threads, max_abs_error=error, tolerance=TOLERANCES[quantize],
-                    rss_growth_kib=_rss_kib() - before,
+                    rss_growth_kib=rss_kib() - before,
                     note=f"{streams.model.streams_mode} mode, {streams.model.interpreter_streams} own interpreters; "
                          f"RSS is for all {STREAMS} streams"),
                 latency, base, "bare_invoke"))
@@ -219,7 +211,7 @@ def bench_peers(size: str, files: ModelFiles, weights: dict, threads: int, x: np
     ours = methods.TflstmStep(files.step("float32"), x[0], _BACKEND.value, threads)
     rows = []
     for name in peers.PEERS:
-        before = _rss_kib()
+        before = rss_kib()
         try:
             peer = peers.make(name, weights, threads=threads)
         except ImportError as err:
@@ -238,7 +230,7 @@ def bench_peers(size: str, files: ModelFiles, weights: dict, threads: int, x: np
         latency, base = measure_alternating(step, ours.step, count, min(warmup, 10) if slow else warmup)
         rows.append(timed_row(
             Row(name, size, "float32", threads, max_abs_error=error,
-                tolerance=None if window else TOLERANCES["float32"], rss_growth_kib=_rss_kib() - before,
+                tolerance=None if window else TOLERANCES["float32"], rss_growth_kib=rss_kib() - before,
                 note=f"approximation: sees only the last {window} samples" if window else ""),
             latency, base, "tflstm_step"))
         log.info("%s %-34s %.1f us (x%.2f of tflstm_step), error %.1e", size, name, latency.median_us,

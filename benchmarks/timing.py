@@ -6,10 +6,20 @@ Runtime-only (numpy), so the runner can time methods on a device.
 from __future__ import annotations
 
 import dataclasses
+import resource
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+def rss_kib() -> float:
+    """Resident memory of this process in KiB (Linux: /proc/self/statm); NaN elsewhere."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize() / 1024
+    except OSError:
+        return float("nan")
+
 
 StepFunction = Callable[[int], object]
 """Runs step number `i` (the function picks its own input)."""

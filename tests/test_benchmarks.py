@@ -18,13 +18,18 @@ EXPECTED = {
 }
 
 
-def test_quick_suite_produces_every_method_within_tolerance(tmp_path):
+def quick_run(module: str, tmp_path: Path) -> dict:
+    """Runs a benchmark module's quick suite into `tmp_path`; its results.json."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--suite=quick", f"--out={tmp_path}"],
+        [sys.executable, "-m", module, "--suite=quick", f"--out={tmp_path}"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
+    return json.loads((tmp_path / "results.json").read_text())
+
+
+def test_quick_suite_produces_every_method_within_tolerance(tmp_path):
+    results = quick_run("benchmarks.run", tmp_path)
     rows = results["rows"]
     assert {r["method"] for r in rows} == EXPECTED
     for row in rows:
@@ -48,12 +53,7 @@ def test_quick_suite_produces_every_method_within_tolerance(tmp_path):
 
 
 def test_pool_benchmark_quick_form_runs_and_checks_itself(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.pool_bench", "--suite=quick", f"--out={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = quick_run("benchmarks.pool_bench", tmp_path)
     churn = results["churn"]
     assert churn["wrong_keys"] == 0 and churn["checked_keys"] == 50 and churn["store_ratio"] < 2
     assert churn["steps"] == 2 * churn["keys"] and churn["rss_growth_after_budget_mib"] < 50

@@ -391,9 +391,9 @@ class ModelView:
         self._buffers = reader.tables(root, _MODEL["buffers"], "buffers")
         self._tensors = tuple(self._read_tensors(subgraphs[0]))
         count = len(self._tensors)
-        self.inputs = self._indices(subgraphs[0], _SUBGRAPH["inputs"], "subgraph inputs", count, optional=False)
-        self.outputs = self._indices(subgraphs[0], _SUBGRAPH["outputs"], "subgraph outputs", count, optional=False)
-        self.operators = tuple(self._read_operators(subgraphs[0], count))
+        self.inputs = self._indices(subgraphs[0], _SUBGRAPH["inputs"], "subgraph inputs")
+        self.outputs = self._indices(subgraphs[0], _SUBGRAPH["outputs"], "subgraph outputs")
+        self.operators = tuple(self._read_operators(subgraphs[0]))
         self._metadata = {
             reader.string(entry, _METADATA["name"], "a metadata name"):
                 int(reader.field_scalar(entry, _METADATA["buffer"], "I", 0, "a metadata buffer index"))
@@ -412,51 +412,31 @@ class ModelView:
             if quant is not None:
                 scales = tuple(float(v) for v in reader.numbers(quant, _QUANTIZATION["scale"], "float32", what))
                 zero_points = tuple(int(v) for v in reader.numbers(quant, _QUANTIZATION["zero_point"], "int64", what))
-            shape = tuple(int(d) for d in reader.numbers(table, _TENSOR["shape"], "int32", f"the shape of {what}"))
-            if any(d < 0 for d in shape):
-                raise FlatbufferError(f"The .tflite flatbuffer is damaged: {what} has shape {list(shape)}.")
-            buffer = int(reader.field_scalar(table, _TENSOR["buffer"], "I", 0, what))
-            if buffer >= max(len(self._buffers), 1):
-                raise FlatbufferError(
-                    f"The .tflite flatbuffer is damaged: {what} names buffer {buffer}; the model has "
-                    f"{len(self._buffers)}."
-                )
-            tensors.append(_Tensor(
+            tensors.append(_Tensor(  # shapes and buffer indices were checked by `verify`
                 name=reader.string(table, _TENSOR["name"], f"the name of {what}"),
-                shape=shape,
+                shape=tuple(int(d) for d in reader.numbers(table, _TENSOR["shape"], "int32", f"the shape of {what}")),
                 type_code=int(reader.field_scalar(table, _TENSOR["type"], "b", 0, what)),
-                buffer=buffer,
+                buffer=int(reader.field_scalar(table, _TENSOR["buffer"], "I", 0, what)),
                 is_variable=bool(reader.field_scalar(table, _TENSOR["is_variable"], "B", 0, what)),
                 scales=scales,
                 zero_points=zero_points,
             ))
         return tensors
 
-    def _indices(self, table: _Table, slot: int, what: str, count: int, *, optional: bool) -> tuple[int, ...]:
-        indices = tuple(int(i) for i in self._reader.numbers(table, slot, "int32", what))
-        low = -1 if optional else 0
-        bad = [i for i in indices if not low <= i < count]
-        if bad:
-            raise FlatbufferError(
-                f"The .tflite flatbuffer is damaged: {what} name tensor(s) {bad}; subgraph 0 has {count} tensors."
-            )
-        return indices
+    def _indices(self, table: _Table, slot: int, what: str) -> tuple[int, ...]:
+        """Tensor indices (in range: `verify` checked them)."""
+        return tuple(int(i) for i in self._reader.numbers(table, slot, "int32", what))
 
-    def _read_operators(self, subgraph: _Table, count: int) -> list[OperatorInfo]:
+    def _read_operators(self, subgraph: _Table) -> list[OperatorInfo]:
         reader, operators = self._reader, []
         for k, table in enumerate(reader.tables(subgraph, _SUBGRAPH["operators"], "operators")):
             what = f"operator {k}"
-            code = int(reader.field_scalar(table, _OPERATOR["opcode_index"], "I", 0, what))
-            if code >= len(self.builtin_codes):
-                raise FlatbufferError(
-                    f"The .tflite flatbuffer is damaged: {what} names operator code {code}; the model has "
-                    f"{len(self.builtin_codes)}."
-                )
+            code = int(reader.field_scalar(table, _OPERATOR["opcode_index"], "I", 0, what))  # in range: `verify`
             operators.append(OperatorInfo(
                 builtin_code=self.builtin_codes[code],
                 version=self.op_versions[code],
-                inputs=self._indices(table, _OPERATOR["inputs"], f"the inputs of {what}", count, optional=True),
-                outputs=self._indices(table, _OPERATOR["outputs"], f"the outputs of {what}", count, optional=False),
+                inputs=self._indices(table, _OPERATOR["inputs"], f"the inputs of {what}"),
+                outputs=self._indices(table, _OPERATOR["outputs"], f"the outputs of {what}"),
             ))
         return operators
 
@@ -516,16 +496,21 @@ class ModelView:
         """The bytes of buffer `index` (b"" when empty); data stored after the flatbuffer is read too."""
         if index <= 0 or index >= len(self._buffers):
             return b""
+        start, end = self._buffer_span(index, f"the data of buffer {index}")
+        return self.content[start:end]
+
+    def _buffer_span(self, index: int, what: str) -> tuple[int, int]:
+        """(start, end) of buffer `index`'s data in the file: inline, or stored after the flatbuffer."""
         reader, buffer = self._reader, self._buffers[index]
-        start, count = reader.vector(buffer, _BUFFER["data"], 1, f"the data of buffer {index}")
+        start, count = reader.vector(buffer, _BUFFER["data"], 1, what)
         if count:
-            return self.content[start : start + count]
+            return start, start + count
         offset = int(reader.field_scalar(buffer, _BUFFER["offset"], "Q", 0, f"buffer {index}"))
         size = int(reader.field_scalar(buffer, _BUFFER["size"], "Q", 0, f"buffer {index}"))
         if offset > 1 and size:
-            reader._check(offset, size, f"the data of buffer {index}")  # noqa: SLF001 - same module
-            return self.content[offset : offset + size]
-        return b""
+            reader._check(offset, size, what)  # noqa: SLF001 - same module
+            return offset, offset + size
+        return start, start
 
     def metadata(self, name: str) -> bytes | None:
         """The bytes of the metadata entry `name`, or None."""
@@ -542,8 +527,7 @@ class ModelView:
                 f"The .tflite flatbuffer is damaged: metadata {name!r} names buffer {index}; the model has "
                 f"{len(self._buffers)}."
             )
-        start, count = self._reader.vector(self._buffers[index], _BUFFER["data"], 1, f"metadata {name!r}")
-        return start, start + count
+        return self._buffer_span(index, f"metadata {name!r}")
 
     def op_names(self) -> list[str]:
         """Builtin names of the operators of subgraph 0 (`BUILTIN_<code>` for unknown codes)."""

@@ -294,6 +294,23 @@ def read_metadata(content: bytes | ModelView) -> ModelMetadata:
         raise MetadataError(f"The model's tflstm metadata is unreadable: {err}") from err
 
 
+def fused_state_tensors(view: ModelView) -> list[tuple[int, str, int]]:
+    """(op number, state kind, tensor index) of each fused LSTM op's h and c inputs, in op and `STATE_KINDS` order.
+
+    Raises:
+        MetadataError: a state input that is missing or not a variable tensor.
+    """
+    found = []
+    for k, op in enumerate(op for op in view.operators if op.builtin_code == fused_op.BUILTIN_CODE):
+        for kind in STATE_KINDS:
+            slot = fused_op.STATE_SLOTS[kind]
+            index = op.inputs[slot] if len(op.inputs) > slot else -1
+            if index < 0 or not view.is_variable(index):
+                raise MetadataError(f"State input {kind!r} of fused LSTM op {k} is not a variable tensor.")
+            found.append((k, kind, index))
+    return found
+
+
 def derive_metadata(view: ModelView) -> ModelMetadata:
     """Metadata for a fused-LSTM model that tflstm did not write (e.g. stock tf-keras).
 
@@ -311,14 +328,10 @@ def derive_metadata(view: ModelView) -> ModelMetadata:
             "keep their state in variable tensors the runtime can carry."
         )
     states = []
-    for k, op in enumerate(lstm_ops):
+    for k, kind, index in fused_state_tensors(view):
         layer = f"lstm_{k}"
-        for kind in STATE_KINDS:
-            index = op.inputs[fused_op.STATE_SLOTS[kind]] if len(op.inputs) > fused_op.STATE_SLOTS[kind] else -1
-            if index < 0 or not view.is_variable(index):
-                raise MetadataError(f"State input {kind!r} of fused LSTM op {k} is not a variable tensor.")
-            spec = view.tensor_spec(index, state_name(layer, kind))
-            states.append(StateSpec(**vars(spec), layer=layer, kind=kind))
+        spec = view.tensor_spec(index, state_name(layer, kind))
+        states.append(StateSpec(**vars(spec), layer=layer, kind=kind))
     state_indices = {s.tensor_index for s in states}
     inputs = [view.tensor_spec(i) for i in view.inputs if i not in state_indices]
     outputs = [view.tensor_spec(i) for i in view.outputs if i not in state_indices]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 
-from tflstm import fused_op
 from tflstm.flatbuf import ModelView
 from tflstm.format import (
-    METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, MetadataError, ModelMetadata, TensorSpec, weights_fingerprint,
+    METADATA_NAME, SEQUENCE_SIGNATURE, STEP_SIGNATURE, MetadataError, ModelMetadata, TensorSpec, fused_state_tensors,
+    weights_fingerprint,
 )
 
 CHECKSUM_PLACEHOLDER = "0" * 64
@@ -99,13 +99,7 @@ def check_metadata(metadata: ModelMetadata, view: ModelView) -> None:
         _check_tensor(view, spec, "input", view.inputs)
     for spec in metadata.outputs:
         _check_tensor(view, spec, "output", view.outputs)
-    expected = {}
-    for k, op in enumerate(op for op in view.operators if op.builtin_code == fused_op.BUILTIN_CODE):
-        for kind, slot in fused_op.STATE_SLOTS.items():
-            index = op.inputs[slot] if len(op.inputs) > slot else -1
-            if index < 0 or not view.is_variable(index):
-                raise MetadataError(f"State input {kind!r} of fused LSTM op {k} is not a variable tensor.")
-            expected[index] = kind
+    expected = {index: kind for _, kind, index in fused_state_tensors(view)}
     described = {spec.tensor_index: spec for spec in metadata.states}
     if len(described) != len(metadata.states) or set(described) != set(expected):
         raise MetadataError(

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 model.stream(source).save_state(state_file)
                 model.stream(target).load_state(state_file)
                 if target == tracked:
-                    replay.state = model.stream(target).state
+                    replay.state = model.stream(source).state  # what was saved, not what was loaded
                 removed = keys[(step // 1_000 + 3) % len(keys)]
                 if removed != tracked:
                     model.remove_stream(removed)

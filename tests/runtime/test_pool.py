@@ -10,7 +10,6 @@ import textwrap
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ from tflstm.runtime.state import state_nbytes
 from tflstm.runtime.store import MemoryStore, SQLiteStore, StoreError
 
 DEPTH = 3
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def serial(path, backend, inputs: dict) -> dict:
@@ -428,7 +426,8 @@ def test_a_state_made_non_finite_resets_only_that_key(fixtures, backend, tmp_pat
     probe = StreamingModel(poisonable, backend=backend)
     probe.step(POISON)
     assert not all(np.isfinite(value).all() for value in probe.state.values())  # the input does poison a state
-    inputs = {key: np.random.default_rng(8).normal(size=(3, 8)).astype(np.float32) for key in ("a", "b")}
+    rng = np.random.default_rng(8)
+    inputs = {key: rng.normal(size=(3, 8)).astype(np.float32) for key in ("a", "b")}  # different per key
     got = {"a": [], "b": []}
     with StreamPool(StreamingModel(poisonable, backend=backend), store=tmp_path / "s.db") as pool:
         pool.step("a", inputs["a"][0])

@@ -74,6 +74,7 @@ BAD_STEPS = [
     ({"samples": []}, "non-empty array"),
     ({"samples": [{"key": "victim", "x": [0.0] * 8}, {"key": "victim", "x": [0.0] * 8}]}, "names key 'victim' twice"),
     ({"samples": [{"key": "victim", "x": [0.0] * 8}, {"key": "other", "x": [0.0] * 3}]}, "shape [8]"),
+    ({"samples": [{"key": "other", "x": [0.0] * 8}, {"key": "victim", "x": [0.0] * 3}]}, "shape [8]"),
     ({"samples": [{"key": "victim", "x": [0.0] * 8}, "oops"]}, '"samples"[1] must be an object'),
     ({"samples": [{"key": "victim", "x": [0.0] * 8}], "key": "x"}, "unknown ['key']"),
 ]

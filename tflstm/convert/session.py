@@ -205,7 +205,7 @@ def from_session(
     checks.check_op_versions(model)
     sealed = integrity.seal(flatbuf.write_model(model))
     view = flatbuf.ModelView(sealed)
-    integrity.check_checksum(view, metadata_of(sealed))
+    integrity.check_checksum(view, metadata_of(view))
     integrity.check_metadata(metadata, view)
     return sealed
 

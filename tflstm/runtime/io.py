@@ -152,11 +152,16 @@ def check_finite_normalized(normalized: np.ndarray) -> None:
     """InputError if finite features became NaN or infinite when normalized ((x - mean) / std overflowed)."""
     bad = ~np.isfinite(normalized)
     if bad.any():
-        positions = [tuple(int(i) for i in where) for where in np.argwhere(bad)[:5]]
+        positions = _first_positions(bad)
         raise InputError(
             f"`x` is finite but normalizing it ((x - mean) / std, the model's normalization) overflows float32 "
             f"at positions {positions}: values that large are not sensor readings this model was trained on."
         )
+
+
+def _first_positions(mask: np.ndarray) -> list[tuple[int, ...]]:
+    """Index tuples of the first five True elements of `mask`, for messages."""
+    return [tuple(int(i) for i in where) for where in np.argwhere(mask)[:5]]
 
 
 def as_array(x: Any) -> np.ndarray:
@@ -176,7 +181,7 @@ def check_finite(x: np.ndarray) -> None:
     """InputError naming the positions of NaN and infinite values, if `x` has any."""
     bad = ~np.isfinite(x)
     if bad.any():
-        positions = [tuple(int(i) for i in where) for where in np.argwhere(bad)[:5]]
+        positions = _first_positions(bad)
         values = [float(x[p]) for p in positions]
         more = "" if bad.sum() <= 5 else f" (and {int(bad.sum()) - 5} more)"
         raise InputError(

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tflstm.runtime.errors import StateError
-from tflstm.runtime.executor import Executor
+from tflstm.runtime.executor import Executor, byte_view
 from tflstm.runtime.state import State, StateTable, zero_rows
 
 
@@ -63,11 +63,6 @@ class OwnInterpreterLane:
         """Nothing to free but the interpreter, which goes with the lane."""
 
 
-def _bytes(array: np.ndarray) -> memoryview:
-    """A writable byte view of a C-contiguous array."""
-    return memoryview(array).cast("B")
-
-
 class SwapLane:
     """A batch-1 stream sharing one interpreter with others; its state is swapped in to step."""
 
@@ -77,18 +72,18 @@ class SwapLane:
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
         self._lock = executor.lock
-        # Byte views: copying between memoryviews costs less than half of a numpy assignment.
+        # Byte views (`byte_view`): copying between memoryviews costs less than half of a numpy assignment.
         if executor.state_span is not None:  # one block in the interpreter's layout: one copy each way
             block = np.empty(executor.state_bytes, np.uint8)
             self._arrays = [
                 block[offset : offset + view.nbytes].view(view.dtype).reshape(view.shape)
                 for offset, view in zip(executor.state_offsets, executor.state_views)
             ]
-            interpreter, own = [_bytes(executor.state_span)], [_bytes(block)]
+            interpreter, own = [byte_view(executor.state_span)], [byte_view(block)]
         else:
             self._arrays = [np.empty_like(view) for view in executor.state_views]
-            interpreter = [_bytes(view) for view in executor.state_views]
-            own = [_bytes(array) for array in self._arrays]
+            interpreter = [byte_view(view) for view in executor.state_views]
+            own = [byte_view(array) for array in self._arrays]
         for spec, array in zip(executor.state_specs, self._arrays):
             array[...] = zero_rows(spec, 1)
         self._load_pairs = list(zip(interpreter, own))

@@ -118,7 +118,7 @@ def load_model(model: str | Path | bytes | bytearray | memoryview) -> LoadedMode
             a file that cannot be read (chained to the OS error).
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
-        content = bytes(memoryview(model).cast("B")) if not isinstance(model, bytes) else bytes(bytearray(model))
+        content = bytes(memoryview(model).cast("B"))  # always a new object: the runtime's own copy
         view, metadata = _read(content)
         return LoadedModel(content, view, content, metadata, None)
     path = str(model)

@@ -448,17 +448,22 @@ class StreamPool:
             self._slots += 1
             return None
         for key, victim in self._resident.items():  # least recently used first
-            if not victim.lock.acquire(blocking=False):
-                continue
-            try:
-                if not victim.live:
-                    continue
-                self._spill(key, victim)
-            finally:
-                victim.lock.release()
-            del self._resident[key]
-            return victim.slot
+            if self._evict(key, victim):
+                return victim.slot
         return _ABSENT
+
+    def _evict(self, key: Key, entry: _Entry) -> bool:
+        """Spills `entry` and takes `key` out of the resident keys, unless a step holds it; whether it did (pool lock held)."""
+        if not entry.lock.acquire(blocking=False):
+            return False
+        try:
+            if not entry.live:
+                return False
+            self._spill(key, entry)
+        finally:
+            entry.lock.release()
+        del self._resident[key]
+        return True
 
     def _spill(self, key: Key, entry: _Entry) -> None:
         """Takes `entry` out of service, keeping its state if the store lacks it (pool and entry locks held)."""
@@ -493,17 +498,9 @@ class StreamPool:
                 idle.append((key, entry))
             swept = 0
             for key, entry in idle:
-                if not entry.lock.acquire(blocking=False):
-                    continue
-                try:
-                    if not entry.live:
-                        continue
-                    self._spill(key, entry)
-                finally:
-                    entry.lock.release()
-                del self._resident[key]
-                self._close_slot(entry.slot)
-                swept += 1
+                if self._evict(key, entry):
+                    self._close_slot(entry.slot)
+                    swept += 1
         if len(self._spilled) >= self._spill_batch:
             self._write_out(resident=False)
         return swept

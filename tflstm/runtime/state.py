@@ -147,13 +147,14 @@ class PackedLayout:
         self.nbytes = offset
         floats = [segment for segment in self.segments if np.dtype(segment[0].dtype).kind == "f"]
         self._other_floats = [segment for segment in floats if segment[0].dtype != "float32"]
-        runs: list[tuple[list[StateSpec], int, int]] = []  # float32 segments, neighbours merged: one check each
+        runs: list[list[tuple[StateSpec, int, int]]] = []  # float32 segments, neighbours merged: one check each
         for spec, start, size in (segment for segment in floats if segment[0].dtype == "float32"):
-            if runs and runs[-1][1] + runs[-1][2] == start:
-                runs[-1] = (runs[-1][0] + [spec], runs[-1][1], runs[-1][2] + size)
+            if runs and runs[-1][-1][1] + runs[-1][-1][2] == start:
+                runs[-1].append((spec, start, size))
             else:
-                runs.append(([spec], start, size))
-        self._float32 = [(specs, start, size, nonfinite_masks(size // 4)) for specs, start, size in runs]
+                runs.append([(spec, start, size)])
+        self._float32 = [(run, run[0][1], size, nonfinite_masks(size // 4))
+                         for run, size in ((run, sum(size for _, _, size in run)) for run in runs)]
 
     def check(self, blob: bytes | bytearray | memoryview) -> memoryview:
         """`blob` as a byte view, checked to be a packed state of this layout with no NaN or Inf in it.
@@ -166,12 +167,11 @@ class PackedLayout:
         raw = memoryview(blob).cast("B")
         if raw.nbytes != self.nbytes:
             raise StateError(f"A packed state of this model holds {self.nbytes} bytes, got {raw.nbytes}.")
-        for specs, start, size, masks in self._float32:
+        for run, start, size, masks in self._float32:
             if has_nonfinite(raw[start : start + size], masks, "little"):
-                self._refuse_nonfinite([spec for spec in specs if not self._finite(raw, spec)][0])
-        for spec, _, _ in self._other_floats:
-            if not self._finite(raw, spec):
-                self._refuse_nonfinite(spec)
+                self._refuse_nonfinite(raw, run)
+        if self._other_floats:
+            self._refuse_nonfinite(raw, self._other_floats)
         return raw
 
     def pack(self, state: Mapping[str, np.ndarray]) -> bytes:
@@ -195,10 +195,9 @@ class PackedLayout:
         dtype = np.dtype(spec.dtype).newbyteorder("<")
         return np.frombuffer(raw, dtype, size // dtype.itemsize, start)
 
-    def _finite(self, raw: memoryview, spec: StateSpec) -> bool:
-        _, start, size = self.segments[self.specs.index(spec)]
-        return bool(np.isfinite(self._values(raw, spec, start, size)).all())
-
-    @staticmethod
-    def _refuse_nonfinite(spec: StateSpec) -> None:
-        raise StateError(f"State {spec.name!r} holds non-finite values (NaN or Inf): it would poison every step.")
+    @classmethod
+    def _refuse_nonfinite(cls, raw: memoryview, segments: Sequence[tuple[StateSpec, int, int]]) -> None:
+        """StateError naming the first of `segments` that holds a NaN or Inf, if one does."""
+        for spec, start, size in segments:
+            if not np.isfinite(cls._values(raw, spec, start, size)).all():
+                raise StateError(f"State {spec.name!r} holds non-finite values (NaN or Inf): it would poison every step.")

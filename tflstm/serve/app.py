@@ -106,28 +106,33 @@ class _Api:
         body = await self.body(request)
         if "samples" in body:
             check_fields(body, ("samples",))
-            samples = parse_samples(body["samples"], "samples")
-            outputs = self.pool.step_many(samples)
-            return JSONResponse({"outputs": [{"key": key, "y": to_json(outputs[key])} for key in samples]})
+            outputs = self._step_samples(body["samples"], "samples")
+            return JSONResponse({"outputs": [{"key": key, "y": y} for key, y in outputs.items()]})
         if set(body) != {"key", "x"}:
             raise RequestError('Expected {"key": ..., "x": [...]} or {"samples": [{"key": ..., "x": [...]}, ...]}, '
                                f"got the fields {sorted(body)}.")
         key, x = parse_key(body["key"]), parse_x(body["x"])
         return JSONResponse({"key": key, "y": to_json(self.pool.step(key, x))})
 
-    async def reset(self, request: Request) -> JSONResponse:
+    def _step_samples(self, values: Any, field: str) -> dict[Any, Any]:
+        """Steps the samples of a request's `field` (all or nothing): key -> JSON-ready output, in request order."""
+        samples = parse_samples(values, field)
+        outputs = self.pool.step_many(samples)
+        return {key: to_json(outputs[key]) for key in samples}
+
+    async def _on_key(self, request: Request, action: Callable[[Any], None], done: str) -> JSONResponse:
+        """Runs `action` on the key of a {"key": ...} body; answers {"key": key, done: true}."""
         body = await self.body(request)
         check_fields(body, ("key",))
         key = parse_key(body["key"])
-        self.pool.reset(key)
-        return JSONResponse({"key": key, "reset": True})
+        action(key)
+        return JSONResponse({"key": key, done: True})
+
+    async def reset(self, request: Request) -> JSONResponse:
+        return await self._on_key(request, self.pool.reset, "reset")
 
     async def remove(self, request: Request) -> JSONResponse:
-        body = await self.body(request)
-        check_fields(body, ("key",))
-        key = parse_key(body["key"])
-        self.pool.remove(key)
-        return JSONResponse({"key": key, "removed": True})
+        return await self._on_key(request, self.pool.remove, "removed")
 
     async def flush(self, request: Request) -> JSONResponse:
         self.pool.flush()
@@ -151,9 +156,7 @@ class _Api:
         signature = body.get("signature_name", TF_SERVING_SIGNATURES[0])
         if signature not in TF_SERVING_SIGNATURES:
             raise RequestError(f'"signature_name" must be one of {list(TF_SERVING_SIGNATURES)}, got {signature!r:.80}.')
-        samples = parse_samples(body["instances"], "instances")
-        outputs = self.pool.step_many(samples)
-        return JSONResponse({"predictions": [to_json(outputs[key]) for key in samples]})
+        return JSONResponse({"predictions": list(self._step_samples(body["instances"], "instances").values())})
 
 
 Endpoint = Callable[[Request], Awaitable[JSONResponse]]
