@@ -16,21 +16,24 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 # it is installed without its dependencies (numba, pandas, ...).
 AEON := aeon==1.6.*
 
+# Editable installs build the C hot path (tflstm/runtime/_hotpath.c) in place: a changed source reinstalls.
+PACKAGE_BUILD := pyproject.toml setup.py tflstm/runtime/_hotpath.c
+
 # Main environment: TensorFlow for training and conversion, ai-edge-litert, the server, tests.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: $(PACKAGE_BUILD)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,demo,test,bench,serve]"
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps "$(AEON)"
 	touch $@
 
 # Edge environment, our stand-in for a device: tflite-runtime 2.14, NumPy < 2, no TensorFlow.
-$(EDGE_VENV)/.installed: pyproject.toml
+$(EDGE_VENV)/.installed: $(PACKAGE_BUILD)
 	$(PYTHON) -m venv $(EDGE_VENV)
 	$(EDGE_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite-runtime,test]"
 	touch $@
 
 # Flink environment (tflstm.flink): PyFlink 2.3 (its apache-beam caps NumPy < 2.2), ai-edge-litert.
-$(FLINK_VENV)/.installed: pyproject.toml
+$(FLINK_VENV)/.installed: $(PACKAGE_BUILD)
 	$(PYTHON) -m venv $(FLINK_VENV)
 	$(FLINK_VENV)/bin/pip install $(PIP_FLAGS) -e ".[flink,test]"
 	touch $@
@@ -46,12 +49,15 @@ ASSETS_OUT := $(if $(REFRESH),android_assets,build/android_assets)
 assets: $(VENV)/.installed
 	$(VENV)/bin/python -m converters.make_assets --out_dir $(ASSETS_OUT)
 
-# The wheel into dist/: install it on a device with
-# pip install 'dist/tflstm-<version>-py3-none-any.whl[litert]' (or [tflite-runtime]).
+# The wheel of this machine (CPython 3.11, this OS and CPU, with the C hot path) and the source
+# distribution, into dist/. On a device like this machine: pip install 'dist/tflstm-<version>-cp311-*.whl[litert]';
+# on any other (a Raspberry Pi...): pip install 'dist/tflstm-<version>.tar.gz[litert]' (or [tflite-runtime]),
+# which compiles the C hot path there (a C compiler and the Python headers; else the hot path runs in Python).
 DIST ?= dist
 wheel: $(VENV)/.installed
 	rm -rf $(DIST)
 	$(VENV)/bin/pip wheel $(PIP_FLAGS) --no-deps --wheel-dir $(DIST) .
+	mkdir -p build && $(VENV)/bin/python -m build --sdist --outdir $(DIST) . >build/sdist.log 2>&1 || { cat build/sdist.log; exit 1; }
 
 # Models and TensorFlow references for the runtime tests, which also run in the edge venv.
 FIXTURES := build/fixtures

@@ -1,10 +1,12 @@
-"""`make wheel`, then the device install the README shows: pip install 'dist/tflstm-...whl[litert]'
-into a fresh venv gives a runtime-only `tflstm` (no TensorFlow, no absl) that streams a model."""
+"""`make wheel`, then the device installs the README shows: pip install 'dist/tflstm-...whl[litert]'
+into a fresh venv gives a runtime-only `tflstm` (no TensorFlow, no absl) with the C hot path that streams
+a model; the source distribution installed there compiles the C hot path too."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from tflstm import __version__
@@ -16,8 +18,9 @@ def test_wheel_installs_a_runtime_only_tflstm(tmp_path, digits_demo):
     dist = tmp_path / "dist"
     built = subprocess.run(["make", "-s", "wheel", f"DIST={dist}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    wheel = dist / f"tflstm-{__version__}-py3-none-any.whl"
-    assert [p.name for p in dist.iterdir()] == [wheel.name]
+    wheel = dist / f"tflstm-{__version__}-cp311-cp311-{sysconfig.get_platform().replace('-', '_')}.whl"
+    sdist = dist / f"tflstm-{__version__}.tar.gz"
+    assert sorted(p.name for p in dist.iterdir()) == sorted([wheel.name, sdist.name])
     device = tmp_path / "device"
     subprocess.run([sys.executable, "-m", "venv", str(device)], check=True, timeout=300)
     installed = subprocess.run(
@@ -41,3 +44,15 @@ def test_wheel_installs_a_runtime_only_tflstm(tmp_path, digits_demo):
     train = subprocess.run([tflstm, "train", "--data", "x.npz", "--out-dir", "o"], capture_output=True, text=True,
                            cwd=tmp_path, timeout=120)
     assert train.returncode == 2 and "pip install 'tflstm[train]'" in train.stderr
+    python = str(device / "bin" / "python")
+    hot_path = [python, "-c", "from tflstm.runtime.executor import NATIVE; print(NATIVE.__file__)"]
+    assert str(device) in subprocess.run(hot_path, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                                         check=True).stdout
+    from_source = subprocess.run(
+        [str(device / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "--force-reinstall",
+         "--no-deps", str(sdist)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert from_source.returncode == 0, from_source.stderr[-2000:]
+    assert str(device) in subprocess.run(hot_path, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                                         check=True).stdout

@@ -199,7 +199,7 @@ def test_repr_says_the_same_in_one_line(fixtures, backend):
         "StreamingModel(step_normalized_float32.tflite: step float32, input features float32[1, 1, 3], "
         "output predictions float32[1, 1, 2], states lstm_0/h[1, 16] lstm_0/c[1, 16] lstm_1/h[1, 8] lstm_1/c[1, 8], "
         f"normalization mean/std of 3 features, batch 1 x 1 step(s), 2 fused LSTM ops, "
-        f"{path.stat().st_size / 1024:.1f} KiB, fingerprint {meta.fingerprint[:12]}, backend {backend}, streams swap)"
+        f"{path.stat().st_size / 1024:.1f} KiB, fingerprint {meta.fingerprint[:12]}, backend {backend}, streams swap, hot path C)"
     )
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tflstm.runtime import InputError, ModelError, StateError, StreamingModel
+from tflstm.runtime import executor as executor_module
 from tflstm.runtime.finite import has_nonfinite, nonfinite_masks
 
 from conftest import ROOT
@@ -160,14 +161,17 @@ def test_a_removed_stream_refuses_to_be_used(fixtures, backend):
 
 
 @pytest.mark.parametrize(
-    "model_name, streams",
-    [("step_float32.tflite", "interpreter"), ("step_float32.tflite", "swap"), ("step_int8.tflite", "swap"),
-     ("step_b4_float32.tflite", "swap")],
+    "model_name, streams, hot_path",
+    [("step_float32.tflite", "interpreter", "C"), ("step_float32.tflite", "swap", "C"),
+     ("step_int8.tflite", "swap", "C"), ("step_b4_float32.tflite", "swap", "C"),
+     ("step_float32.tflite", "swap", "Python")],
 )
-def test_threads_give_the_serial_results(fixtures, backend, model_name, streams):
+def test_threads_give_the_serial_results(fixtures, backend, monkeypatch, model_name, streams, hot_path):
     """8 threads, each stepping its own stream 10,000 times, while the main thread steps the
     model's own state and calls run_step and run_step_packed: every output and state equals a
-    serial replay, bit for bit."""
+    serial replay, bit for bit (on the C hot path, and on its Python fallback)."""
+    if hot_path == "Python":
+        monkeypatch.setattr(executor_module, "NATIVE", None)
     threads, steps = 8, 10_000
     rng = np.random.default_rng(5)
     x = rng.normal(size=(threads, 64, 3)).astype(np.float32)

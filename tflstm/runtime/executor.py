@@ -13,10 +13,11 @@ An interpreter is not thread-safe: whoever calls `run`, `run_prepared`,
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,8 +30,21 @@ from tflstm.runtime.io import Inputs, Outputs, check_finite, check_finite_normal
 from tflstm.runtime.state import PackedLayout, State, zero_state
 
 _FLOAT32 = np.dtype(np.float32)
-HELD: AbstractContextManager[Any] = contextlib.nullcontext()
-"""`bind_step`'s lock for callers that hold the executor's lock already."""
+
+
+def _native_hot_path() -> ModuleType | None:
+    if os.environ.get("TFLSTM_PURE_PYTHON") == "1":
+        return None
+    try:
+        from tflstm.runtime import _hotpath
+    except ImportError:
+        return None
+    return _hotpath
+
+
+NATIVE = _native_hot_path()
+"""`tflstm.runtime._hotpath` (the step hot path in C, built with the package where a C compiler is found), or
+None: then the same hot path runs in Python. TFLSTM_PURE_PYTHON=1 in the environment forces None."""
 
 
 class Resident(Protocol):
@@ -97,32 +111,58 @@ class Executor:
         self,
         owner: Resident | None = None,
         make_resident: Callable[[], None] | None = None,
-        lock: AbstractContextManager[Any] | None = None,
+        *,
+        take_lock: bool = True,
     ) -> Callable[[Any], Any]:
-        """The hot path: a function stepping one call (a time step, or a chunk) under `lock`, bound once.
+        """The hot path: a function stepping one call (a time step, or a chunk), bound once.
 
-        Everything it needs is looked up here, once: after an invoke of a large
-        model the CPU caches are cold and every attribute lookup on the way costs.
         A float32 array of an accepted shape is copied (or normalized: one
         division when the means are all 0) straight into the input buffer and
-        checked there for NaN/Inf with a few big-integer operations over its
-        bytes (`nonfinite_masks`); anything else goes through `Inputs.prepare`.
+        checked there for NaN/Inf; anything else goes through `Inputs.prepare`
+        (`run`). The function is the C `Step` of `tflstm.runtime._hotpath` when
+        that extension was built (see `NATIVE`), else the same logic in Python.
 
         Args:
             owner: the state owner to make resident before each step (None: the
                 state in the buffers is the caller's, e.g. an own interpreter).
             make_resident: called (lock held) when `owner` is not resident.
-            lock: taken around each step. Default: `self.lock`; `HELD` for a
-                caller that holds `self.lock` already.
+            take_lock: take `self.lock` around each step. False: for callers
+                that hold it already.
         """
-        lock, executor, run = self.lock if lock is None else lock, self, self.run
-        invoke, by_rank = self._invoke, self._by_rank
+        usual = min(self._by_rank)  # [depth] for a step model: tried first
+        entries = [  # (accepted shape, the input buffer in that shape, copy of the output without the dropped axes)
+            (shape, buffer, output.copy)
+            for rank, (shape, buffer, output) in sorted(self._by_rank.items(), key=lambda item: item[0] != usual)
+        ]
+        mean = self.inputs.mean if self.inputs.mean is not None and self.inputs.mean.any() else None  # x - 0 is x
+        if NATIVE is not None:
+            return NATIVE.Step(
+                lock=self.lock if take_lock else None, executor=self, owner=owner, make_resident=make_resident,
+                ndarray=np.ndarray, invoke=self._invoke, refused=_raise_refused, nonfinite=_raise_nonfinite,
+                fallback=self.run, entries=entries if self._fast else [], count=self._flat_input.size,
+                depth=self.inputs.depth, std=self.inputs.std, mean=mean, check=self._check_finite,
+            )
+        return self._python_step(owner, make_resident, take_lock, entries, mean)
+
+    def _python_step(
+        self,
+        owner: Resident | None,
+        make_resident: Callable[[], None] | None,
+        take_lock: bool,
+        entries: list[tuple[tuple[int, ...], np.ndarray, Callable[[], np.ndarray]]],
+        mean: np.ndarray | None,
+    ) -> Callable[[Any], Any]:
+        """`bind_step` in Python. Everything it needs is looked up here, once: after an invoke of a large model
+        the CPU caches are cold and every attribute lookup on the way costs. NaN/Inf are found with a few
+        big-integer operations over the input's bytes (`nonfinite_masks`)."""
+        lock = self.lock if take_lock else contextlib.nullcontext()
+        executor, run, invoke = self, self.run, self._invoke
         fast, check, ndarray, float32 = self._fast, self._check_finite, np.ndarray, _FLOAT32
         std, subtract, divide = self.inputs.std, np.subtract, np.divide
-        mean = self.inputs.mean if self.inputs.mean is not None and self.inputs.mean.any() else None  # x - 0 is x
         raw, order, from_bytes = byte_view(self._flat_input), sys.byteorder, int.from_bytes
         exponent, carry, top = nonfinite_masks(self._flat_input.size) if fast else (0, 0, 0)
-        usual_shape, usual_buffer, usual_output = by_rank[min(by_rank)]  # [depth] for a step model
+        usual_shape, usual_buffer, usual_copy = entries[0]
+        by_rank = {len(shape): (shape, buffer, copy) for shape, buffer, copy in entries}
 
         def step(x: Any) -> Any:
             with lock:
@@ -131,12 +171,12 @@ class Executor:
                 if type(x) is ndarray and x.dtype is float32 and fast:
                     shape = x.shape
                     if shape == usual_shape:
-                        buffer, output = usual_buffer, usual_output
+                        buffer, copy = usual_buffer, usual_copy
                     else:
                         entry = by_rank.get(len(shape))
                         if entry is None or shape != entry[0]:
                             return run(x)
-                        _, buffer, output = entry
+                        _, buffer, copy = entry
                     if std is None:
                         buffer[...] = x
                     elif mean is None:  # normalized straight into the input buffer
@@ -144,13 +184,12 @@ class Executor:
                     else:
                         divide(subtract(x, mean, out=buffer), std, out=buffer)
                     if check and ((from_bytes(raw, order) & exponent) + carry) & top:
-                        check_finite(x)
-                        check_finite_normalized(buffer)  # numpy warned of the overflow too: errstate costs a step
+                        _raise_nonfinite(x, buffer)
                     try:
                         invoke()
                     except RuntimeError as err:
-                        raise _refused(err) from err
-                    return output.copy()
+                        _raise_refused(err)
+                    return copy()
                 return run(x)
 
         return step
@@ -166,7 +205,7 @@ class Executor:
         """
         if sys.byteorder != "little":
             raise ValueError("Packed states are little-endian: step them with run_step on this host.")
-        lock, release, step = self.lock, self.release, self.bind_step(lock=HELD)
+        lock, release, step = self.lock, self.release, self.bind_step(take_lock=False)
         in_order = self.state_span is not None and self.state_offsets == [start for _, start, _ in layout.segments]
         targets = [byte_view(self.state_span)] if in_order else [byte_view(view) for view in self.state_views]
         slices = [slice(0, layout.nbytes)] if in_order else [slice(start, start + size) for _, start, size in layout.segments]
@@ -233,6 +272,18 @@ def byte_view(array: np.ndarray) -> memoryview:
 
 def _refused(err: RuntimeError) -> ModelError:
     return ModelError(f"The interpreter failed to run the model: {err}")
+
+
+def _raise_refused(err: RuntimeError) -> None:
+    """Raises the `ModelError` for the interpreter's `err`, chained to it (a hot path's handler)."""
+    raise _refused(err) from err
+
+
+def _raise_nonfinite(x: np.ndarray, normalized: np.ndarray) -> None:
+    """Raises the `InputError` naming the NaN/Inf in `x`, or the overflow its normalization (in the input buffer,
+    `normalized`) caused (a hot path's handler: called only when one of the two holds one)."""
+    check_finite(x)
+    check_finite_normalized(normalized)  # numpy warned of the overflow too: errstate costs a step
 
 
 def _contiguous_span(views: Sequence[np.ndarray]) -> tuple[np.ndarray | None, list[int]]:

@@ -38,7 +38,7 @@ import numpy as np
 from tflstm.format import ModelMetadata
 from tflstm.runtime.backend import Engine, make_engine
 from tflstm.runtime.errors import ModelError
-from tflstm.runtime.executor import Executor
+from tflstm.runtime.executor import NATIVE, Executor
 from tflstm.runtime.io import Inputs, Output, Outputs
 from tflstm.runtime.lanes import OwnInterpreterLane, RowsLane, SwapLane, step_rows
 from tflstm.runtime.loading import load_model
@@ -161,7 +161,11 @@ class StreamingModel:
         """How many streams have an interpreter of their own."""
 
     def __repr__(self) -> str:
-        return f"StreamingModel({self.summary.one_line()}, backend {self.backend}, streams {self.streams_mode})"
+        hot_path = "C" if NATIVE is not None else "Python"
+        return (
+            f"StreamingModel({self.summary.one_line()}, backend {self.backend}, streams {self.streams_mode}, "
+            f"hot path {hot_path})"
+        )
 
     # ---- properties ------------------------------------------------------------------
     @property
