@@ -5,8 +5,8 @@
 #   benchmarks/arm/run.sh SCRIPT [ARGS...]
 #
 # PYTHONPATH is SITE (ai-edge-litert, numpy, flatbuffers) plus the repo root, so
-# `import tflstm.runtime` uses the working tree (pure Python). Host site-packages, user
-# site and any host PYTHONPATH are not visible.
+# `import tflstm.runtime` uses the working tree, with the C hot path setup.sh cross-compiled.
+# Host site-packages, user site and any host PYTHONPATH are not visible.
 #
 # Paths: qemu's -L prefix makes an absolute path that exists under ROOT (/usr/..., /etc/...,
 # /proc/cpuinfo) resolve inside ROOT; all other paths (the repo, /tmp, ...) are the host's.

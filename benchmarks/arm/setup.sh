@@ -4,9 +4,10 @@
 #   benchmarks/arm/setup.sh            # then: benchmarks/arm/run.sh SCRIPT [ARGS...]
 #
 # What it does (from Debian packages and PyPI only, no manual steps):
-#   1. apt-get installs qemu-user-static and debootstrap if they are missing (needs root).
+#   1. apt-get installs qemu-user-static, debootstrap, gcc-aarch64-linux-gnu and
+#      libc6-dev-arm64-cross if they are missing (needs root).
 #   2. ROOT: `debootstrap --arch=arm64 --foreign --variant=minbase` of Debian bookworm, with
-#      python3.11 and libstdc++6 added to the download set (--include); the foreign stage
+#      python3.11, its headers and libstdc++6 added to the download set (--include); the foreign stage
 #      does not unpack those, so their arm64 debs are unpacked with `dpkg-deb -x`. Then the
 #      ELF interpreter path /lib/ld-linux-aarch64.so.1 is checked and ROOT/proc (a symlink to
 #      the host's /proc after the foreign stage) becomes a directory holding an aarch64-style
@@ -14,6 +15,10 @@
 #      FULLY_CONNECTED (XNNPACK) segfaults.
 #   3. SITE: aarch64 cp311 wheels of ai-edge-litert, numpy, flatbuffers (and their
 #      dependencies) installed from x86-64 with `pip install --platform ... --target SITE`.
+#   4. The C hot path (tflstm/runtime/_hotpath.c) cross-compiled with aarch64-linux-gnu-gcc
+#      against ROOT's Python headers, next to its source as `pip install -e .` on a board
+#      would put it (git ignores it; x86-64 Pythons do not load it). Every run: it follows
+#      the source.
 #
 # Idempotent: stamp files (ROOT/.tflstm-arm-root, SITE/.tflstm-arm-site) record finished
 # steps and what they were built from; a re-run only checks them (under a second). A ROOT
@@ -55,8 +60,9 @@ DEBS=(
     liblzma5 libsqlite3-0 libncursesw6 libtinfo6 libreadline8 libuuid1 libdb5.3
     libnsl2 libtirpc3 libtirpc-common libgssapi-krb5-2 libkrb5-3 libk5crypto3
     libkrb5support0 libkeyutils1 libcom-err2
+    libpython3.11-dev
 )
-INCLUDE=python3.11,libstdc++6
+INCLUDE=python3.11,libstdc++6,libpython3.11-dev
 
 ROOT_STAMP="$ROOT/.tflstm-arm-root"
 SITE_STAMP="$SITE/.tflstm-arm-site"
@@ -106,7 +112,7 @@ qemu_python() {
 # --- 1. host tools -------------------------------------------------------------------
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
-for p in qemu-user-static debootstrap; do have_pkg "$p" || missing+=("$p"); done
+for p in qemu-user-static debootstrap gcc-aarch64-linux-gnu libc6-dev-arm64-cross; do have_pkg "$p" || missing+=("$p"); done
 if (( ${#missing[@]} )); then
     (( EUID == 0 )) || die "need root to apt-get install ${missing[*]}"
     say "apt-get install ${missing[*]}"
@@ -211,5 +217,13 @@ from ai_edge_litert.interpreter import Interpreter' >>"$LOG" 2>&1 \
     say "installed: $installed"
     printf '%s\n' "$SITE_STAMP_TEXT" >"$SITE_STAMP"
 fi
+
+# --- 4. the C hot path -----------------------------------------------------------------
+EXT="$REPO/tflstm/runtime/_hotpath.cpython-311-aarch64-linux-gnu.so"
+say "cross-compiling the C hot path into $EXT"
+quiet aarch64-linux-gnu-gcc -shared -fPIC -O2 -Wall -Werror -idirafter "$ROOT/usr/include" \
+    -I"$ROOT/usr/include/python3.11" "$REPO/tflstm/runtime/_hotpath.c" -o "$EXT"
+qemu_python "$SITE:$REPO" -c 'from tflstm.runtime.executor import NATIVE
+assert NATIVE is not None, "not loaded"' >>"$LOG" 2>&1 || die "the C hot path does not load under qemu"
 
 say "done; run scripts with: $HERE/run.sh SCRIPT [ARGS...]"
