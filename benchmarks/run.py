@@ -48,7 +48,7 @@ from benchmarks.report import Row, plot, table
 from benchmarks.timing import measure, measure_alternating, rss_kib
 from tflstm.cli import absl_app
 from tflstm.format import TOLERANCES
-from tflstm.runtime import executor
+from tflstm.runtime.executor import hot_path_name
 
 _SUITE = flags.DEFINE_enum("suite", "quick", ["quick", "full"], "quick: S only, short runs (CI); full: S, M, L.")
 _OUT = flags.DEFINE_string("out", "build/bench", "Output folder.")
@@ -305,7 +305,7 @@ def main(argv: list[str]) -> int:
             rows.extend(bench_size(size, files, suite, threads, weights))
     machine = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
                "python": platform.python_version(), "backend": _BACKEND.value,
-               "hot_path": "Python" if executor.NATIVE is None else "C",
+               "hot_path": hot_path_name(),
                "date": time.strftime("%Y-%m-%d"), "seconds": round(time.monotonic() - started, 1),
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     goal_lines = goals(rows)

@@ -77,6 +77,8 @@ def test_c_and_python_hot_paths_agree_bit_for_bit(fixtures, backend, monkeypatch
     path = model_path(fixtures, name)
     models = {hot: make_model(path, backend, hot, monkeypatch, streams="swap") for hot in ("C", "Python")}
     batched = models["C"].batch_size > 1  # its own rows step as row lanes; run_step_packed takes the hot path
+    assert [models[hot].hot_path for hot in models] == ["C", "Python"]
+    assert repr(models["Python"]).endswith("hot path Python)")
     if not batched:
         assert type(models["C"].step).__name__ == "Step" and type(models["Python"].step).__name__ == "function"
     steppers = {hot: [packed_stepper(model)] + ([] if batched else [model.step, model.stream("other").step])

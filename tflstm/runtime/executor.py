@@ -47,6 +47,12 @@ NATIVE = _native_hot_path()
 None: then the same hot path runs in Python. TFLSTM_PURE_PYTHON=1 in the environment forces None."""
 
 
+
+def hot_path_name() -> str:
+    """"C" when steps bind to the C hot path (`NATIVE`), else "Python"."""
+    return "Python" if NATIVE is None else "C"
+
+
 class Resident(Protocol):
     """Whatever owns the state an executor's state buffers hold."""
 

@@ -38,7 +38,7 @@ import numpy as np
 from tflstm.format import ModelMetadata
 from tflstm.runtime.backend import Engine, make_engine
 from tflstm.runtime.errors import ModelError
-from tflstm.runtime.executor import NATIVE, Executor
+from tflstm.runtime.executor import Executor, hot_path_name
 from tflstm.runtime.io import Inputs, Output, Outputs
 from tflstm.runtime.lanes import OwnInterpreterLane, RowsLane, SwapLane, step_rows
 from tflstm.runtime.loading import load_model
@@ -120,6 +120,8 @@ class StreamingModel:
         self.summary = ModelSummary.of(loaded.view, self.metadata, model if isinstance(model, (str, Path)) else None)
         """What the model is (`tflstm info` prints it); `repr()` says it in one line."""
         self._engine_options = {"num_threads": num_threads, "backend": backend, "xnnpack": experimental_xnnpack}
+        self.hot_path = hot_path_name()
+        """"C" or "Python": which hot path this model's steps run (see `tflstm.runtime.executor.NATIVE`)."""
         engine = self._new_engine()
         self.backend = engine.backend
         self._inputs = Inputs(self.metadata.inputs[0], self.metadata.normalization, preprocess, allow_nonfinite)
@@ -161,10 +163,9 @@ class StreamingModel:
         """How many streams have an interpreter of their own."""
 
     def __repr__(self) -> str:
-        hot_path = "C" if NATIVE is not None else "Python"
         return (
             f"StreamingModel({self.summary.one_line()}, backend {self.backend}, streams {self.streams_mode}, "
-            f"hot path {hot_path})"
+            f"hot path {self.hot_path})"
         )
 
     # ---- properties ------------------------------------------------------------------
