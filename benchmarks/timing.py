@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+
 def rss_kib() -> float:
     """Resident memory of this process in KiB (Linux: /proc/self/statm); NaN elsewhere."""
     try:

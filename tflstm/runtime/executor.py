@@ -47,7 +47,6 @@ NATIVE = _native_hot_path()
 None: then the same hot path runs in Python. TFLSTM_PURE_PYTHON=1 in the environment forces None."""
 
 
-
 def hot_path_name() -> str:
     """"C" when steps bind to the C hot path (`NATIVE`), else "Python"."""
     return "Python" if NATIVE is None else "C"
@@ -138,7 +137,7 @@ class Executor:
         usual = min(self._by_rank)  # [depth] for a step model: tried first
         entries = [  # (accepted shape, the input buffer in that shape, copy of the output without the dropped axes)
             (shape, buffer, output.copy)
-            for rank, (shape, buffer, output) in sorted(self._by_rank.items(), key=lambda item: item[0] != usual)
+            for _, (shape, buffer, output) in sorted(self._by_rank.items(), key=lambda item: item[0] != usual)
         ]
         mean = self.inputs.mean if self.inputs.mean is not None and self.inputs.mean.any() else None  # x - 0 is x
         if NATIVE is not None:
